@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+from .client import ClientConnection, connect, unix_connect
 from .exceptions import *  # noqa: F403
 from .exceptions import __all__ as _exceptions_all
 from .protocol import CloseCode, Headers, Request, Response, State
+from .server import Server, ServerConnection, serve, serve_stream, unix_serve
 
-__all__ = ["CloseCode", "Headers", "Request", "Response", "State", *_exceptions_all]
+__all__ = [
+    "connect",
+    "unix_connect",
+    "serve",
+    "unix_serve",
+    "serve_stream",
+    "ClientConnection",
+    "ServerConnection",
+    "Server",
+    "CloseCode",
+    "Headers",
+    "Request",
+    "Response",
+    "State",
+    *_exceptions_all,
+]
