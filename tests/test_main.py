@@ -10,8 +10,21 @@ import pytest
 from anywebsockets.__main__ import main
 
 
-def test_demo_runs_a_whole_connection(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_demo_echoes_over_the_network(backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--backend", backend]) == 0
+    out = capsys.readouterr().out
+    assert f"backend: {backend}" in out
+    assert "echo server listening on ws://127.0.0.1:" in out
+    assert "connected; extensions: permessage-deflate" in out
+    assert "sent 'Hello, anywebsockets!', received 'Hello, anywebsockets!'" in out
+    assert "sent b'\\x00\\x01binary\\xfe\\xff', received b'\\x00\\x01binary\\xfe\\xff'" in out
+    assert "client closed with code 1000" in out
+    assert out.rstrip().endswith("server closed")
+
+
+def test_sansio_demo_runs_a_whole_connection(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--sansio"]) == 0
     out = capsys.readouterr().out
     assert "handshake: HTTP 101, client state OPEN" in out
     assert "permessage-deflate" in out
@@ -34,4 +47,4 @@ def test_module_entry_point() -> None:
         timeout=60,
         check=True,
     )
-    assert "closed: client CLOSED (1000), server CLOSED" in result.stdout
+    assert "client closed with code 1000" in result.stdout

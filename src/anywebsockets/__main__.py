@@ -11,8 +11,8 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line interface.
 
-    ``demo`` runs a client and a server against each other through the
-    sans-I/O engine, printing what would cross the network.
+    ``demo`` starts an echo server on 127.0.0.1 and talks to it with a
+    client; ``demo --sansio`` shows the sans-I/O engine alone, in memory.
 
     Returns:
         The process exit status.
@@ -21,12 +21,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="anywebsockets", description="WebSocket tools built on anywebsockets."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="show a handshake, an echo and a close, in memory")
-    parser.parse_args(argv)
+    demo = commands.add_parser("demo", help="an echo server and a client on 127.0.0.1")
+    demo.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    demo.add_argument(
+        "--sansio", action="store_true", help="show the sans-I/O engine alone, in memory"
+    )
+    args = parser.parse_args(argv)
 
-    from ._demo import main as demo
+    if args.sansio:
+        from ._sansio_demo import main as sansio_demo
 
-    demo()
+        sansio_demo()
+    else:
+        from ._demo import run
+
+        run(args.backend)
     return 0
 
 
