@@ -505,6 +505,16 @@ def test_check_invalid(frame: Frame, error: str) -> None:
         frame.check()
 
 
+def test_check_counts_bytes() -> None:
+    """Section 5.5: the 125-byte limit counts bytes, whatever the view's format."""
+    Frame(OP_PING, memoryview(array.array("i", range(31)))).check()  # 124 bytes
+    with pytest.raises(ProtocolError, match="control frame too long"):
+        Frame(OP_PING, memoryview(array.array("i", range(32)))).check()  # 128 bytes
+    with pytest.raises(ProtocolError, match="control frame too long"):
+        Frame(OP_PONG, memoryview(bytes(300))[::2]).check()  # 150 bytes, strided
+    Frame(OP_PONG, memoryview(bytes(250))[::2]).check()  # 125 bytes, strided
+
+
 # Frame.__str__, for debug logs.
 
 LONG_TEXT = ("0123456789" * 100).encode()
@@ -574,6 +584,11 @@ LONG_TEXT = ("0123456789" * 100).encode()
             f"CLOSE 1000 (OK) {'x' * 38}...{'x' * 24} [102 bytes]",
         ),
         (Frame(OP_TEXT, memoryview(b"Hello")), "TEXT 'Hello' [5 bytes]"),
+        (Frame(OP_TEXT, memoryview(b"H-e-l-l-o")[::2]), "TEXT 'Hello' [5 bytes]"),
+        (
+            Frame(OP_BINARY, memoryview(array.array("H", [0x0102, 0x0304]))),
+            f"BINARY {array.array('H', [0x0102, 0x0304]).tobytes().hex(' ')} [4 bytes]",
+        ),
         (Frame(OP_CLOSE, bytearray(h("03 e8"))), "CLOSE 1000 (OK) [2 bytes]"),
     ],
 )

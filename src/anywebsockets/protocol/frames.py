@@ -139,8 +139,9 @@ _VIEW_AT = 1024
 # Masking keys (section 5.3) must come from a strong source of entropy.
 # os.urandom() costs a system call, longer than the rest of serializing a small
 # frame, so keys are drawn 4 bytes at a time from 4 KiB fetched at once. The
-# iterator is advanced atomically, so threads never share a key, and a forked
-# child starts a fresh pool rather than repeating its parent's keys.
+# iterator hands out each key in a single C call, so threads never share a
+# key, and a forked child starts a fresh pool rather than repeating its
+# parent's keys.
 _KEY_POOL_SIZE = 4096
 _iter_keys = struct.Struct("4s").iter_unpack
 _keys: Iterator[tuple[bytes]] = iter(())
@@ -196,7 +197,7 @@ class Frame:
         Text is shown decoded and binary data in hexadecimal; a long payload is
         cut in the middle so that the preview stays around 75 characters.
         """
-        size = len(self.data)
+        size = len(_flat(self.data))
         meta = f"{size} byte" if size == 1 else f"{size} bytes"
         if not self.fin:
             meta += ", continued"
@@ -212,7 +213,7 @@ class Frame:
         if self.rsv1 or self.rsv2 or self.rsv3:
             raise ProtocolError("reserved bits must be 0")
         if self.opcode & 0x08:
-            if len(self.data) > 125:
+            if len(_flat(self.data)) > 125:
                 raise ProtocolError("control frame too long")
             if not self.fin:
                 raise ProtocolError("fragmented control frame")
@@ -231,8 +232,7 @@ class Frame:
         """
         data = self.data
         if isinstance(data, memoryview):
-            # Count bytes, not items, and read views of any shape.
-            data = data.cast("B") if data.c_contiguous else data.tobytes()
+            data = _flat(data)
         length = len(data)
         first = (
             (0x80 if self.fin else 0)
@@ -437,9 +437,17 @@ _SAMPLE_TAIL = 4 * _PREVIEW_TAIL
 _WHITESPACE = str.maketrans("\t\n\r", "   ")
 
 
+def _flat(data: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
+    """Return ``data`` with one item per byte: memoryviews of other formats or
+    shapes become flat byte views (or copies, when not contiguous)."""
+    if isinstance(data, memoryview):
+        return data.cast("B") if data.c_contiguous else data.tobytes()
+    return data
+
+
 def _preview(frame: Frame) -> str:
     """Return a short rendering of a frame's payload for :meth:`Frame.__str__`."""
-    data = frame.data
+    data = _flat(frame.data)
     if not data:
         return "''"
     if frame.opcode is OP_CLOSE:

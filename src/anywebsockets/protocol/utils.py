@@ -42,10 +42,13 @@ def _apply_mask_python(
     Raises:
         ValueError: ``mask`` is not exactly 4 bytes long.
     """
-    mask = bytes(mask)
+    # Calling bytes() costs more than the type checks that avoid it.
+    if type(mask) is not bytes:
+        mask = bytes(mask)
     if len(mask) != 4:
         raise ValueError(f"mask must be 4 bytes long, not {len(mask)}")
-    data = bytes(data)  # no copy for bytes; flattens any memoryview
+    if type(data) is not bytes:
+        data = bytes(data)  # flattens a memoryview of any shape or format
     size = len(data)
     if size <= _CHUNK:
         key = int.from_bytes(mask * (size >> 2) + mask[: size & 3], "little")
