@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .auth import basic_auth
 from .client import ClientConnection, connect, unix_connect
 from .exceptions import *  # noqa: F403
 from .exceptions import __all__ as _exceptions_all
@@ -14,6 +15,7 @@ __all__ = [
     "serve",
     "unix_serve",
     "serve_stream",
+    "basic_auth",
     "ClientConnection",
     "ServerConnection",
     "Server",
