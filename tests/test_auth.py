@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from anywebsockets import InvalidStatus, Request, Response, ServerConnection, basic_auth, connect
@@ -38,9 +39,11 @@ async def refused(uri: str, **kwargs: Any) -> Response:
 async def test_valid_credentials_set_username(credentials: Any) -> None:
     hook = basic_auth("test", credentials=credentials)
     with anyio.fail_after(TIMEOUT):
-        async with running_server(whoami, process_request=hook) as (_, uri):
-            async with connect(with_credentials(uri, "alice", "s3cret")) as ws:
-                assert await ws.recv() == "alice"
+        async with (
+            running_server(whoami, process_request=hook) as (_, uri),
+            connect(with_credentials(uri, "alice", "s3cret")) as ws,
+        ):
+            assert await ws.recv() == "alice"
 
 
 async def test_missing_credentials() -> None:
@@ -88,7 +91,7 @@ async def test_check_credentials_function_and_coroutine() -> None:
         return password == "open sesame"
 
     async def acheck(user: str, password: str) -> bool:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return check(user, password)
 
     with anyio.fail_after(TIMEOUT):

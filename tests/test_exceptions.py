@@ -84,6 +84,7 @@ OOPS = Close(1011, "oops")
         (PayloadTooBig(None, 100), "frame exceeds limit of 100 bytes"),
         (PayloadTooBig(200, 100), "frame of 200 bytes exceeds limit of 100 bytes"),
         (PayloadTooBig(60, 100, 50), "60 bytes after 50 bytes exceeds limit of 100 bytes"),
+        (PayloadTooBig(200, 100, 0), "frame of 200 bytes exceeds limit of 100 bytes"),
     ],
 )
 def test_messages(exc: Exception, text: str) -> None:

@@ -27,7 +27,12 @@ async def main() -> None:
         async with connect(uri) as ws:
             extensions = ", ".join(str(e) for e in ws.protocol.extensions) or "none"
             print(f"connected; extensions: {extensions}")
-            for message in ["Hello, anywebsockets!", b"\x00\x01binary\xfe\xff", "é" * 10]:
+            messages: list[str | bytes] = [
+                "Hello, anywebsockets!",
+                b"\x00\x01binary\xfe\xff",
+                "é" * 10,
+            ]
+            for message in messages:
                 await ws.send(message)
                 reply = await ws.recv()
                 print(f"sent {message!r}, received {reply!r}")

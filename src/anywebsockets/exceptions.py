@@ -407,7 +407,7 @@ class PayloadTooBig(WebSocketException):
     def __str__(self) -> str:
         if self.size is None:
             text = "frame exceeds limit"
-        elif self.current_size is None:
+        elif not self.current_size:
             text = f"frame of {self.size} bytes exceeds limit"
         else:
             text = f"{self.size} bytes after {self.current_size} bytes exceeds limit"

@@ -657,3 +657,18 @@ def test_uncompressed_frame_on_compressed_connection_respects_max_size() -> None
     assert protocol.events_received() == []
     close = sent_close(protocol)
     assert close is not None and close.code == 1009
+
+
+@pytest.mark.parametrize("mem_level", range(1, 10))
+def test_incompressible_message_from_any_compressor_fits_max_size(mem_level: int) -> None:
+    """Peers compress with any memLevel (websockets uses 5): the wire limit allows for all."""
+    payload = random.Random(mem_level).randbytes(2**16)
+    compressor = zlib.compressobj(wbits=-15, memLevel=mem_level)
+    compressed = (compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    assert len(compressed) > len(payload)
+    protocol = Protocol(Side.SERVER, max_size=len(payload))
+    protocol.extensions = [deflate_extension()]
+    protocol.receive_data(wire(OP_BINARY, compressed, rsv1=True))
+    [frame] = protocol.events_received()
+    assert frame.data == payload
+    assert protocol.data_to_send() == []

@@ -423,7 +423,9 @@ class Protocol:
             self.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
         except PayloadTooBig as exc:
             if exc.current_size is None:
+                # Raised against what was left of the budget: report the whole limit.
                 exc.set_current_size(self._message_size or 0)
+                exc.max_size = self.max_size
             self.fail(CloseCode.MESSAGE_TOO_BIG, str(exc))
         except Exception as exc:
             self.logger.error("unexpected error while parsing frames", exc_info=True)
