@@ -672,3 +672,34 @@ def test_incompressible_message_from_any_compressor_fits_max_size(mem_level: int
     [frame] = protocol.events_received()
     assert frame.data == payload
     assert protocol.data_to_send() == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p: p.send_ping(bytes(126)),
+        lambda p: p.send_pong(bytes(126)),
+        lambda p: p.send_close(1000, "x" * 124),
+    ],
+)
+def test_oversized_control_frames_cannot_be_sent(call: object) -> None:
+    """RFC 6455 5.5: control frames carry at most 125 bytes."""
+    protocol = server()
+    with pytest.raises(ProtocolError, match="control frame too long"):
+        call(protocol)  # type: ignore[operator]
+    assert protocol.data_to_send() == []
+    assert protocol.state is State.OPEN
+
+
+def test_control_frames_of_125_bytes_can_be_sent() -> None:
+    protocol = server()
+    protocol.send_ping(bytes(125))
+    protocol.send_close(1000, "é" * 61 + "x")
+    assert len(protocol.data_to_send()[1]) == 2 + 125
+
+
+def test_fail_cuts_long_reasons_on_a_character_boundary() -> None:
+    protocol = server()
+    protocol.fail(1011, "é" * 100)
+    close = Close.parse(protocol.data_to_send()[0][2:])
+    assert close == Close(1011, "é" * 61)

@@ -81,6 +81,17 @@ OK_CLOSE_CODES = frozenset(
 _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
+_MAX_CLOSE_REASON = 123  # a close frame's payload is at most 125 bytes, code included
+
+
+def _truncate(text: str, size: int) -> str:
+    """Cut ``text`` to at most ``size`` bytes of UTF-8, on a character boundary."""
+    data = text.encode()
+    if len(data) <= size:
+        return text
+    return data[:size].decode(errors="ignore")
+
+
 def _deflate_bound(size: int) -> int:
     """Largest payload that compressing ``size`` bytes may produce, whatever the settings."""
     # zlib's deflateBound() for non-default parameters: a peer with a small
@@ -355,7 +366,7 @@ class Protocol:
             ProtocolError: ``code`` may not be sent.
         """
         if self.state is State.OPEN and code != CloseCode.ABNORMAL_CLOSURE:
-            close = Close(code, reason)
+            close = Close(code, _truncate(reason, _MAX_CLOSE_REASON))
             self._send_frame(Frame(OP_CLOSE, close.serialize()))
             self.close_sent = close
             if self.close_rcvd is not None:
@@ -516,6 +527,8 @@ class Protocol:
 
     def _send_frame(self, frame: Frame) -> None:
         """Encode a frame through the extensions and queue its bytes."""
+        if frame.opcode >= OP_CLOSE:
+            frame.check()  # control frames: at most 125 bytes (RFC 6455 5.5)
         if self.debug:
             self.logger.debug("> %s", frame)
         for extension in self.extensions:
