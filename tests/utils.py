@@ -103,3 +103,46 @@ async def raw_listener() -> AsyncIterator[tuple[anyio.abc.SocketListener, int]]:
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     async with listener:
         yield listener, listener.extra(SocketAttribute.local_port)
+
+
+class MemoryByteStream(ByteStream):
+    """One end of an in-memory byte stream pair, built on anyio memory object streams.
+
+    anyio has no in-memory :class:`~anyio.abc.ByteStream` of its own: this one
+    carries bytes in order, supports ``send_eof()`` (half-close) and raises the
+    usual anyio exceptions (``EndOfStream``, ``BrokenResourceError``,
+    ``ClosedResourceError``).
+    """
+
+    def __init__(
+        self,
+        send: anyio.streams.memory.MemoryObjectSendStream[bytes],
+        receive: anyio.streams.memory.MemoryObjectReceiveStream[bytes],
+    ) -> None:
+        self._send = send
+        self._receive = receive
+        self._buffer = b""
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        if not self._buffer:
+            self._buffer = await self._receive.receive()
+        data, self._buffer = self._buffer[:max_bytes], self._buffer[max_bytes:]
+        return data
+
+    async def send(self, item: bytes) -> None:
+        if item:
+            await self._send.send(bytes(item))
+
+    async def send_eof(self) -> None:
+        await self._send.aclose()
+
+    async def aclose(self) -> None:
+        await self._send.aclose()
+        await self._receive.aclose()
+
+
+def memory_stream_pair() -> tuple[MemoryByteStream, MemoryByteStream]:
+    """Return two connected in-memory byte streams (unbounded buffers)."""
+    a_send, b_receive = anyio.create_memory_object_stream[bytes](float("inf"))
+    b_send, a_receive = anyio.create_memory_object_stream[bytes](float("inf"))
+    return MemoryByteStream(a_send, a_receive), MemoryByteStream(b_send, b_receive)

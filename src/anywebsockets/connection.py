@@ -4,14 +4,26 @@ Written once, on anyio only, for clients and servers, asyncio and trio.
 
 Who reads the network
 ---------------------
-A connection is *owned* when a task group runs :meth:`Connection._run` for
-it (server connections; ``async with connect()``): that background task
-reads frames, answers pings, runs keepalive and notices the peer's close,
-whatever the application does. A connection that no task group owns
-(``ws = await connect()``) has no background task: whichever task waits on
-it (``recv``, iteration, ``wait_closed``, a pong, ``close``) reads the
-network for everyone, and keepalive runs while it waits. Both cases share
-:meth:`Connection._read_once`; only who calls it differs.
+Every task that waits on the connection (``recv``, iteration, a pong,
+``wait_closed``, ``close``) goes through :meth:`Connection._wait_until`: if no
+task reads the stream, it reads it itself, else it waits for the reader to
+report a change. Whoever reads answers pings, runs the keepalive timer and
+enforces the closing deadline. A connection is *owned* when a task group runs
+:meth:`Connection._run` for it (server connections; ``async with connect()``):
+that task is one more waiter, which waits until the connection closes, so the
+network is read whatever the application does. A connection from
+``ws = await connect()`` has no such task: the application's own waiting
+tasks read for it. When a reading task is cancelled, another waiter takes
+over, with no byte lost.
+
+Writing
+-------
+All writes go through :meth:`Connection._flush` under one lock. The write
+itself is shielded, and aborted when it makes no progress for
+``close_timeout``: a frame is written whole or the connection is lost. A task
+that holds the lock writes everything the engine queued before it lets go, so
+the reader never waits for the lock (it leaves its pongs to the current
+writer) and a sender cancelled while waiting for the lock loses nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +51,7 @@ import anyio
 from anyio.abc import ByteStream, SocketAttribute
 from anyio.lowlevel import checkpoint
 
-from .exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, InvalidState
+from .exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from .protocol import (
     SEND_EOF,
     CloseCode,
@@ -58,6 +70,9 @@ Data = str | bytes
 """A WebSocket message: ``str`` for text, ``bytes`` for binary."""
 
 _MAX_READ = 65536
+_MAX_WRITE = 262144  # larger writes are cut, each piece with its own deadline
+# What a broken stream raises. TimeoutError (an OSError) is a write that could
+# not finish within close_timeout.
 _NETWORK_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 
@@ -75,6 +90,15 @@ def _marks(value: int | tuple[int, int | None] | None) -> tuple[float, float]:
     return high, high // 4 if low is None else low
 
 
+def _original(exc: BaseException) -> BaseException:
+    """The OSError behind an anyio stream error, if there is one."""
+    if isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError) and isinstance(
+        exc.__cause__, OSError
+    ):
+        return exc.__cause__
+    return exc
+
+
 class Connection(anyio.TypedAttributeProvider):
     """A WebSocket connection, shared by :class:`ClientConnection` and
     :class:`ServerConnection`.
@@ -83,13 +107,14 @@ class Connection(anyio.TypedAttributeProvider):
         protocol: the sans-I/O engine for this connection.
         stream: the byte stream it runs over (TCP, TLS, Unix, in-memory, ...).
         ping_interval: seconds between keepalive pings; ``None`` disables them.
-        ping_timeout: seconds to wait for any frame after a keepalive ping
-            before closing with 1011; ``None`` waits forever.
+        ping_timeout: seconds of reading without receiving anything after a
+            keepalive ping before closing with 1011; ``None`` waits forever.
         close_timeout: seconds for the closing handshake and the TCP close,
-            then the connection is aborted.
+            then the connection is aborted; also the longest a write may go
+            without progress. ``None`` waits forever.
         max_queue: high-water mark of incoming frames waiting for the
-            application, or ``(high, low)``; reading pauses above it.
-            ``None`` means no limit.
+            application, or ``(high, low)``; reading pauses above the high
+            mark and resumes at the low mark. ``None`` means no limit.
         write_limit: high-water mark in bytes of outgoing data not yet handed
             to the network, or ``(high, low)``.
     """
@@ -127,36 +152,38 @@ class Connection(anyio.TypedAttributeProvider):
         self.response: Response | None = None
         """The opening handshake response."""
         self.latency: float = 0.0
-        """Round-trip time of the last keepalive ping, in seconds; 0 until one is answered."""
+        """Round-trip time of the last ping answered, in seconds; 0 until one is."""
 
-        # Incoming messages: frames not yet taken by the application, and the
-        # message being taken (kept here so that a cancelled recv loses nothing).
+        # Incoming messages. Frames wait in _frames until the application
+        # takes them; _parts holds bytes taken from the message in progress
+        # (of type _opcode) but not delivered yet, so that a cancelled recv or
+        # an abandoned recv_streaming loses nothing.
         self._frames: deque[Frame] = deque()
+        self._opcode: Opcode | None = None
         self._parts: list[bytes | bytearray | memoryview] = []
-        self._part_opcode: Opcode | None = None
         self._message_complete = False
         self._receiving = False
-        # Reading: at most one task reads the stream at a time; the others
-        # wait for it to report a change.
-        self._reading = False
-        self._owned = False
-        self._changed = anyio.Event()
-        self._idle_since = anyio.current_time()
         self._paused = False
-        # Sending.
-        self._message_lock = anyio.Lock()
-        self._write_lock = anyio.Lock()
+        # Reading: at most one task reads the stream; others wait for _changed.
+        self._reading = False
+        self._changed = anyio.Event()
+        # Writing.
+        # Taking a free lock is not a checkpoint: callers have had theirs.
+        self._message_lock = anyio.Lock(fast_acquire=True)
+        self._write_lock = anyio.Lock(fast_acquire=True)
         self._pending_bytes = 0
         # Pings: payload -> (event set by the pong, time sent, latency box).
         self._pings: dict[bytes, tuple[anyio.Event, float, list[float]]] = {}
-        self._keepalive_sent_at: float | None = None
+        self._keepalive_ping: bytes | None = None
+        # Seconds of reading left for the peer to send anything after a
+        # keepalive ping; None when no keepalive ping awaits proof of life.
+        self._ping_budget: float | None = None
         self._next_ping_at = anyio.current_time() + (ping_interval or 0)
         # Closing.
-        self._closing_since: float | None = None
+        self._close_deadline: float | None = None
         self._eof_fed = False
         self._stream_closed = False
         self._close_cause: BaseException | None = None
-        self._closed = anyio.Event()
 
     # Attributes.
 
@@ -209,6 +236,8 @@ class Connection(anyio.TypedAttributeProvider):
     async def recv(self, decode: bool | None = None) -> Data:
         """Return the next message, reassembled from its fragments.
 
+        Messages received before the connection closed are returned first.
+
         Args:
             decode: ``None`` returns text as ``str`` and binary as ``bytes``;
                 ``False`` returns text as UTF-8 ``bytes`` (no decoding cost);
@@ -218,8 +247,10 @@ class Connection(anyio.TypedAttributeProvider):
         Raises:
             ConnectionClosedOK: the connection closed normally (1000, 1001).
             ConnectionClosedError: any other closure; ``__cause__`` tells why.
+                With ``decode=True``, a binary message that is not UTF-8
+                closes the connection with 1007 (``__cause__`` is the
+                ``UnicodeDecodeError``).
             ConcurrencyError: another task is already receiving.
-            UnicodeDecodeError: ``decode=True`` and a binary message is not UTF-8.
         Cancellation:
             Always a checkpoint. Safe: no frame is lost; the message stays
             queued for the next call.
@@ -232,65 +263,39 @@ class Connection(anyio.TypedAttributeProvider):
             await self._wait_until(self._collect_message)
             if not self._message_complete:
                 raise self._closed_exc()
-            opcode = self._part_opcode
-            data = b"".join(self._parts) if len(self._parts) != 1 else bytes(self._parts[0])
-            self._parts = []
-            self._part_opcode = None
-            self._message_complete = False
+            opcode, data = self._opcode, self._take_parts()
+            self._opcode, self._message_complete = None, False
         finally:
             self._receiving = False
-        if decode is None:
-            decode = opcode is Opcode.TEXT
-        return data.decode() if decode else data
+        if not (opcode is Opcode.TEXT if decode is None else decode):
+            return data
+        try:
+            return data.decode()
+        except UnicodeDecodeError as exc:
+            raise await self._invalid_utf8(exc) from exc
 
-    async def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
-        """Yield the frames of the next message as they arrive.
+    def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
+        """Iterate over the frames of the next message as they arrive.
 
         Args:
-            decode: as for :meth:`recv`; text is decoded incrementally.
+            decode: as for :meth:`recv`. Decoded text is yielded up to the last
+                complete character; the bytes of a character split between
+                frames come with the next frame.
+        Returns:
+            An async iterator over the fragments of one message. If it is not
+            iterated to the end, the next :meth:`recv` or
+            :meth:`recv_streaming` returns the rest of that message.
         Raises:
-            ConnectionClosedOK: the connection closed normally before the message.
-            ConnectionClosedError: any other closure, possibly in the middle of the message.
-            ConcurrencyError: another task is already receiving.
+            ConnectionClosedOK: the connection closed normally before the
+                message ended (or began).
+            ConnectionClosedError: any other closure.
+            ConcurrencyError: another task is receiving at the same time.
         Cancellation:
-            Always a checkpoint. Frames already yielded are consumed; if the
-            iteration stops before the end of the message, the next call to
-            :meth:`recv` or :meth:`recv_streaming` returns its remaining frames
-            as one message.
+            Each step is a checkpoint and safe: a cancelled step loses nothing.
         """
-        if self._receiving:
-            raise ConcurrencyError("another task is receiving from this connection")
-        self._receiving = True
-        try:
-            await checkpoint()
-            await self._wait_until(lambda: bool(self._frames or self._parts) or self._is_closed())
-            if not (self._frames or self._parts):
-                raise self._closed_exc()
-            if self._part_opcode is None:
-                self._part_opcode = self._frames[0].opcode
-            if decode is None:
-                decode = self._part_opcode is Opcode.TEXT
-            decoder = codecs.getincrementaldecoder("utf-8")() if decode else None
-            if self._parts:
-                # A recv() cancelled in the middle of this message took these.
-                chunk, self._parts = b"".join(self._parts), []
-                yield decoder.decode(chunk) if decoder is not None else chunk
-            while True:
-                await self._wait_until(lambda: bool(self._frames) or self._is_closed())
-                if not self._frames:
-                    raise self._closed_exc()
-                frame = self._frames.popleft()
-                self._notify()
-                if frame.fin:
-                    self._part_opcode = None
-                chunk = bytes(frame.data)
-                yield decoder.decode(chunk, frame.fin) if decoder is not None else chunk
-                if frame.fin:
-                    return
-        finally:
-            self._receiving = False
+        return _Fragments(self, decode)
 
-    async def __aiter__(self) -> AsyncIterator[Data]:
+    def __aiter__(self) -> AsyncIterator[Data]:
         """Iterate over incoming messages until the connection closes.
 
         The iteration ends quietly on a normal closure (1000 or 1001) and
@@ -299,28 +304,65 @@ class Connection(anyio.TypedAttributeProvider):
         Cancellation:
             As :meth:`recv`: no message is lost.
         """
-        try:
-            while True:
-                yield await self.recv()
-        except ConnectionClosedOK:
-            return
+        return _Messages(self)
 
     def _collect_message(self) -> bool:
-        """Move frames of the current message out of the queue; True when done.
+        """Move frames of the current message from the queue to ``_parts``; True when done.
 
         Also True when the connection is closed, so that waiters wake up.
         """
-        moved = False
-        while self._frames and not self._message_complete:
-            frame = self._frames.popleft()
-            moved = True
-            if self._part_opcode is None:
-                self._part_opcode = frame.opcode
-            self._parts.append(frame.data)
-            self._message_complete = frame.fin
-        if moved:
+        if self._frames and not self._message_complete:
+            while self._frames and not self._message_complete:
+                frame = self._frames.popleft()
+                if self._opcode is None:
+                    self._opcode = frame.opcode
+                self._parts.append(frame.data)
+                self._message_complete = frame.fin
             self._notify()  # a reader paused by max_queue may resume
-        return self._message_complete or self._is_closed()
+        return self._message_complete or self._stream_closed
+
+    def _take_parts(self) -> bytes:
+        """Return and forget the bytes taken from the message in progress."""
+        parts, self._parts = self._parts, []
+        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+
+    async def _next_fragment(self, decode: bool | None) -> tuple[Data, bool]:
+        """Return the next fragment of the message in progress, and whether it ends it."""
+        if self._receiving:
+            raise ConcurrencyError("another task is receiving from this connection")
+        self._receiving = True
+        try:
+            await checkpoint()
+            await self._wait_until(lambda: bool(self._frames) or self._stream_closed)
+            if not self._frames:
+                raise self._closed_exc()
+            frame = self._frames.popleft()
+            self._notify()
+            if self._opcode is None:
+                self._opcode = frame.opcode
+            opcode, fin = self._opcode, frame.fin
+            self._parts.append(frame.data)
+            data = self._take_parts()
+            if fin:
+                self._opcode = None
+        finally:
+            self._receiving = False
+        if not (opcode is Opcode.TEXT if decode is None else decode):
+            return data, fin
+        try:
+            text, used = codecs.utf_8_decode(data, "strict", fin)
+        except UnicodeDecodeError as exc:
+            raise await self._invalid_utf8(exc) from exc
+        if used < len(data):
+            self._parts.append(data[used:])  # the start of a split character
+        return text, fin
+
+    async def _invalid_utf8(self, exc: UnicodeDecodeError) -> ConnectionClosed:
+        """Close with 1007 after a forced decoding failed; return the error to raise."""
+        self._set_cause(exc)
+        if self.protocol.state is State.OPEN:
+            self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+        return await self._closed_error()
 
     # Sending.
 
@@ -334,68 +376,55 @@ class Connection(anyio.TypedAttributeProvider):
 
         A ``str`` is sent as a text message, a bytes-like object as a binary
         message, and an iterable or async iterable of them as one message
-        fragmented into one frame per item (all items must have the same
-        type). ``text=True`` sends bytes as a text frame (they must be UTF-8);
-        ``text=False`` sends a ``str`` as binary.
+        fragmented into one frame per item (all items of the same kind; an
+        empty iterable sends nothing). ``text=True`` sends bytes as a text
+        frame (they must be UTF-8); ``text=False`` sends a ``str`` as binary.
 
-        Waits while more than ``write_limit`` bytes are waiting to be written.
+        Concurrent calls send their messages one after the other, never
+        mixing their frames. A call returns once its frames are handed to the
+        network, so it waits while the network takes no more data (the
+        kernel's buffers being the outgoing buffer); a write that makes no
+        progress for ``close_timeout`` seconds aborts the connection.
 
         Raises:
-            ConnectionClosed: the connection is closed or closing.
+            ConnectionClosed: the connection is closed or closing (this waits
+                until it is closed, so that the error tells how it closed).
+                After a network failure it is ``ConnectionClosedError`` whose
+                ``__cause__`` is the original error.
             TypeError: the message has an unsupported type, or fragments of
-                different types.
+                different kinds.
         Cancellation:
-            Always a checkpoint. A message is written whole or not at all,
-            except a fragmented message cancelled between fragments: the
-            connection is then closed with 1011, since the message cannot be
-            finished.
+            A checkpoint before anything is sent. Once a frame is handed to
+            the engine it is written whole, even if the call is cancelled:
+            a frame being written is finished first; a frame waiting behind
+            another task's write is written by that task. A fragmented
+            message cancelled between fragments cannot be finished: the
+            connection is then closed with 1011.
         """
         await checkpoint()
         if isinstance(message, str | bytes | bytearray | memoryview):
             async with self._message_lock:
-                self._send_frame(message, text, fin=True, first=True)
-                await self._flush_user()
+                await self._send_frame(message, text, fin=True, first=True)
             return
-        if isinstance(message, Mapping):
-            raise TypeError("a mapping is not a message; send its serialization")
+        next_fragment = _fragment_reader(message)
         async with self._message_lock:
-            await self._send_fragments(message, text)
+            await self._send_fragments(next_fragment, text)
 
     async def _send_fragments(
-        self, fragments: Iterable[Data] | AsyncIterable[Data], text: bool | None
+        self, next_fragment: Callable[[], Awaitable[Any]], text: bool | None
     ) -> None:
         """Send an (async) iterable as one fragmented message, holding the message lock."""
-        iterator: Any
-        if isinstance(fragments, AsyncIterable):
-            iterator = fragments.__aiter__()
-
-            async def next_fragment() -> Any:
-                try:
-                    return await iterator.__anext__()
-                except StopAsyncIteration:
-                    return None
-
-        elif isinstance(fragments, Iterable):
-            iterator = iter(fragments)
-
-            async def next_fragment() -> Any:
-                return next(iterator, None)
-
-        else:
-            raise TypeError(f"message has an unsupported type: {type(fragments).__name__}")
-
         fragment = await next_fragment()
         if fragment is None:
-            return  # nothing to send: an empty iterable sends no message
-        kind = str if isinstance(fragment, str) else bytes
+            return  # an empty iterable sends no message
         first = True
         try:
             while True:
+                # Look one fragment ahead to know whether this one is the last.
                 upcoming = await next_fragment()
-                if upcoming is not None and (isinstance(upcoming, str) != (kind is str)):
-                    raise TypeError("all fragments of a message must have the same type")
-                self._send_frame(fragment, text, fin=upcoming is None, first=first)
-                await self._flush_user()
+                if upcoming is not None and isinstance(upcoming, str) != isinstance(fragment, str):
+                    raise TypeError("all fragments of a message must be str, or all bytes-like")
+                await self._send_frame(fragment, text, fin=upcoming is None, first=first)
                 if upcoming is None:
                     return
                 fragment, first = upcoming, False
@@ -403,50 +432,48 @@ class Connection(anyio.TypedAttributeProvider):
             if not first and self.protocol.state is State.OPEN:
                 # Half a message went out: the connection cannot carry another one.
                 self.protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
-                with anyio.CancelScope(shield=True):
-                    await self._flush_quietly()
+                await self._flush_quietly()
             raise
 
-    def _send_frame(
-        self,
-        data: Data | bytearray | memoryview,
-        text: bool | None,
-        *,
-        fin: bool,
-        first: bool,
+    async def _send_frame(
+        self, data: Data | bytearray | memoryview, text: bool | None, *, fin: bool, first: bool
     ) -> None:
-        """Hand one frame to the engine."""
+        """Hand one frame to the engine and write it."""
         if isinstance(data, str):
             payload: bytes | bytearray | memoryview = data.encode()
             is_text = True if text is None else text
         elif isinstance(data, bytes | bytearray | memoryview):
-            payload = data
-            is_text = bool(text)
+            payload, is_text = data, bool(text)
         else:
             raise TypeError(f"message has an unsupported type: {type(data).__name__}")
-        try:
-            if not first:
-                self.protocol.send_continuation(payload, fin=fin)
-            elif is_text:
-                self.protocol.send_text(payload, fin=fin)
-            else:
-                self.protocol.send_binary(payload, fin=fin)
-        except InvalidState as exc:
-            raise self._closed_exc() from exc
+        if self.protocol.state is not State.OPEN:
+            raise await self._closed_error()
+        if not first:
+            self.protocol.send_continuation(payload, fin=fin)
+        elif is_text:
+            self.protocol.send_text(payload, fin=fin)
+        else:
+            self.protocol.send_binary(payload, fin=fin)
+        await self._flush_user()
 
-    async def ping(self, data: Data | bytes | None = None) -> Awaitable[float]:
+    async def ping(self, data: Data | None = None) -> Awaitable[float]:
         """Send a ping; return an awaitable that waits for the pong.
 
         ``await (await ws.ping())`` returns the round-trip time in seconds.
+        A pong also answers every earlier ping (RFC 6455, section 5.5.3).
 
         Args:
             data: the payload (at most 125 bytes; ``str`` is encoded as UTF-8);
                 by default 4 random bytes.
+        Returns:
+            An awaitable whose result is the latency in seconds; it raises
+            :exc:`ConnectionClosed` if the connection closes first. Awaiting
+            it is a checkpoint and safe to cancel; dropping it is fine.
         Raises:
             ConnectionClosed: the connection is closed or closing.
             ConcurrencyError: a ping with the same payload awaits its pong.
         Cancellation:
-            Always a checkpoint; the ping is sent whole or not at all.
+            A checkpoint before sending; once sent, the ping is written whole.
         """
         await checkpoint()
         if isinstance(data, str):
@@ -457,10 +484,9 @@ class Connection(anyio.TypedAttributeProvider):
                 data = os.urandom(4)
         if data in self._pings:
             raise ConcurrencyError("a ping with the same payload is waiting for its pong")
-        try:
-            self.protocol.send_ping(data)
-        except InvalidState as exc:
-            raise self._closed_exc() from exc
+        if self.protocol.state is not State.OPEN:
+            raise await self._closed_error()
+        self.protocol.send_ping(data)
         event = anyio.Event()
         box: list[float] = []
         self._pings[data] = (event, anyio.current_time(), box)
@@ -470,26 +496,25 @@ class Connection(anyio.TypedAttributeProvider):
     async def _wait_for_pong(self, event: anyio.Event, box: list[float]) -> float:
         """Wait for the pong that sets ``event``; return the round trip."""
         await checkpoint()
-        await self._wait_until(lambda: event.is_set() or self._is_closed())
+        await self._wait_until(lambda: event.is_set() or self._stream_closed)
         if not box:
             raise self._closed_exc()
         return box[0]
 
-    async def pong(self, data: Data | bytes = b"") -> None:
+    async def pong(self, data: Data = b"") -> None:
         """Send an unsolicited pong, as a one-way heartbeat.
 
         Raises:
             ConnectionClosed: the connection is closed or closing.
         Cancellation:
-            Always a checkpoint; the pong is sent whole or not at all.
+            A checkpoint before sending; once sent, the pong is written whole.
         """
         await checkpoint()
         if isinstance(data, str):
             data = data.encode()
-        try:
-            self.protocol.send_pong(data)
-        except InvalidState as exc:
-            raise self._closed_exc() from exc
+        if self.protocol.state is not State.OPEN:
+            raise await self._closed_error()
+        self.protocol.send_pong(data)
         await self._flush_user()
 
     # Closing.
@@ -499,7 +524,8 @@ class Connection(anyio.TypedAttributeProvider):
 
         Waits for the peer's close frame and the end of the TCP connection
         for at most ``close_timeout`` seconds, then aborts the connection.
-        Closing a closed connection does nothing.
+        Closing a closed connection does nothing; closing a closing one waits
+        for the end of the handshake in progress.
 
         Args:
             code: the close code (1000 by default).
@@ -513,10 +539,7 @@ class Connection(anyio.TypedAttributeProvider):
         if self.protocol.state is State.OPEN:
             self.protocol.send_close(code, reason)
         with anyio.CancelScope(shield=True):
-            with anyio.move_on_after(self._close_timeout()):
-                await self._flush_quietly()
-                await self._wait_until(self._is_closed)
-            await self._abort()
+            await self._finish_closing()
         await checkpoint()
 
     async def aclose(self) -> None:
@@ -531,7 +554,8 @@ class Connection(anyio.TypedAttributeProvider):
         """Wait until the connection is closed and its stream released.
 
         While waiting, the task reads the network when no other task does:
-        pings are answered and keepalive runs.
+        pings are answered, keepalive runs, and incoming messages are queued
+        (reading pauses when ``max_queue`` of them wait).
 
         Cancellation:
             Always a checkpoint; safe.
@@ -540,6 +564,11 @@ class Connection(anyio.TypedAttributeProvider):
         await self._wait_until(self._is_closed)
 
     async def __aenter__(self) -> Connection:
+        """Return the connection, which :meth:`__aexit__` closes.
+
+        Cancellation:
+            Not a checkpoint.
+        """
         return self
 
     async def __aexit__(
@@ -550,9 +579,31 @@ class Connection(anyio.TypedAttributeProvider):
     ) -> None:
         """Close with 1000 on a normal exit, 1011 when an exception leaves the block.
 
-        Cancellation counts as an exception: the connection closes with 1011.
+        The block's exception propagates unchanged.
+
+        Cancellation:
+            A cancellation leaving the block counts as an exception: the
+            connection closes with 1011. The close runs shielded, as in
+            :meth:`close`, and a cancellation is delivered afterwards.
         """
         await self.close(CloseCode.NORMAL_CLOSURE if exc is None else CloseCode.INTERNAL_ERROR)
+
+    async def _finish_closing(self) -> None:
+        """Write what is queued, wait for the end of the connection until the
+        closing deadline, then abort it."""
+        self._notify()  # a reader paused by max_queue resumes once closing
+        with anyio.CancelScope(deadline=self._closing_deadline()) as scope:
+            await self._flush_quietly()
+            await self._wait_until(self._is_closed)
+        if scope.cancelled_caught:
+            self._set_cause(TimeoutError("timed out while closing the connection"))
+        await self._abort()
+
+    async def _closed_error(self) -> ConnectionClosed:
+        """Wait until a closing connection is closed; return the error to raise."""
+        if not self._stream_closed:
+            await self._finish_closing()
+        return self._closed_exc()
 
     # Internals: reading.
 
@@ -565,8 +616,19 @@ class Connection(anyio.TypedAttributeProvider):
             exc.__cause__ = self._close_cause
         return exc
 
+    def _set_cause(self, exc: BaseException) -> None:
+        """Remember why the connection failed, unless it is closed already."""
+        if self._close_cause is None and not self._stream_closed:
+            self._close_cause = _original(exc)
+
     def _close_timeout(self) -> float:
         return math.inf if self.close_timeout is None else self.close_timeout
+
+    def _closing_deadline(self) -> float:
+        """When the closing handshake must be over; set when first asked."""
+        if self._close_deadline is None:
+            self._close_deadline = anyio.current_time() + self._close_timeout()
+        return self._close_deadline
 
     def _notify(self) -> None:
         """Wake up every task waiting for a change."""
@@ -576,7 +638,7 @@ class Connection(anyio.TypedAttributeProvider):
     async def _wait_until(self, predicate: Callable[[], bool]) -> None:
         """Return when ``predicate()`` is true, reading the network if no one else does."""
         while not predicate():
-            if self._reading or self._owned:
+            if self._reading:
                 await self._changed.wait()
                 continue
             self._reading = True
@@ -584,35 +646,28 @@ class Connection(anyio.TypedAttributeProvider):
                 await self._read_once()
             finally:
                 self._reading = False
-                self._idle_since = anyio.current_time()
                 self._notify()
 
     async def _run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Read the network until the connection closes (an owned connection's task)."""
-        self._owned = True
-        self._reading = True
+        """Read the network until the connection closes (an owned connection's task).
+
+        When cancelled, it stops reading; tasks waiting on the connection,
+        such as :meth:`close`, take over.
+        """
         task_status.started()
         try:
-            while not self._stream_closed:
-                await self._read_once()
-                self._notify()
-        except Exception:
+            await self._wait_until(self._is_closed)
+        except Exception as exc:  # a bug: log it, and fail the connection rather than the server
             self.logger.error("connection crashed", exc_info=True)
+            self._set_cause(exc)
             await self._abort()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._abort()
-            raise
-        finally:
-            self._reading = False
-            self._notify()
 
     def _should_pause(self) -> bool:
         """Apply ``max_queue``: pause above the high mark, resume at the low mark."""
         if self.protocol.state is not State.OPEN:
-            self._paused = False
+            self._paused = False  # read on to the end of the closing handshake
         elif len(self._frames) >= self._queue_high:
             self._paused = True
         elif len(self._frames) <= self._queue_low:
@@ -621,40 +676,37 @@ class Connection(anyio.TypedAttributeProvider):
 
     async def _read_once(self) -> None:
         """Read from the stream once, or run the timers, and handle what came."""
-        if self._stream_closed:
+        if self.protocol.state is State.CLOSED:
+            await self._abort()
             return
         if self._should_pause():
-            # Wait for the application to take frames; it notifies when it does.
+            # The application notifies when it takes frames or starts closing.
             await self._changed.wait()
             return
-        now = anyio.current_time()
-        if self._closing_since is None and self.protocol.state is State.CLOSING:
-            self._closing_since = now
-        self._shift_keepalive_for_idle_time(now)
-        delay = min(self._keepalive_delay(now), self._closing_delay(now))
+        started = anyio.current_time()
         data: bytes | None = None
-        with anyio.move_on_after(delay):
-            try:
+        try:
+            with anyio.move_on_after(self._timer_delay(started)):
                 data = await self._stream.receive(_MAX_READ)
-            except anyio.EndOfStream:
-                data = b""
-            except _NETWORK_ERRORS as exc:
-                self._close_cause = exc
-                data = b""
+        except anyio.EndOfStream:
+            data = b""
+        except _NETWORK_ERRORS as exc:
+            self._set_cause(exc)
+            data = b""
+        finally:
+            if self._ping_budget is not None:
+                self._ping_budget -= anyio.current_time() - started
         if data is None:
-            if self._closing_delay(anyio.current_time()) <= 0:
-                self.logger.info("closing handshake timed out; aborting the connection")
-                await self._abort()
-            else:
-                await self._keepalive()
-            return
-        if data:
-            self._keepalive_sent_at = None  # any frame is proof of life
+            await self._on_timer()
+        elif data:
+            self._ping_budget = None  # anything received is proof of life
             self.protocol.receive_data(data)
-        elif not self._eof_fed:
-            self._eof_fed = True
-            self.protocol.receive_eof()
-        await self._process_events()
+            await self._process_events()
+        else:
+            if not self._eof_fed:
+                self._eof_fed = True
+                self.protocol.receive_eof()
+            await self._process_events()
 
     async def _process_events(self) -> None:
         """Dispatch the engine's events, then write what it queued."""
@@ -667,10 +719,10 @@ class Connection(anyio.TypedAttributeProvider):
         """Queue data frames for the application and match pongs to pings."""
         for event in events:
             if isinstance(event, Frame):
-                if event.opcode is Opcode.PONG:
-                    self._pong_received(bytes(event.data))
-                elif event.opcode in _DATA_OPCODES:
+                if event.opcode in _DATA_OPCODES:
                     self._frames.append(event)
+                elif event.opcode is Opcode.PONG:
+                    self._pong_received(bytes(event.data))
 
     def _pong_received(self, data: bytes) -> None:
         """Resolve the ping this pong answers, and any older ones (RFC 6455 5.5.3)."""
@@ -685,98 +737,124 @@ class Connection(anyio.TypedAttributeProvider):
                 self.latency = now - sent_at
                 break
 
-    # Internals: keepalive.
+    # Internals: timers.
 
-    def _keepalive_delay(self, now: float) -> float:
-        """Seconds until the keepalive timer needs attention."""
-        if self.ping_interval is None or self.protocol.state is not State.OPEN:
+    def _timer_delay(self, now: float) -> float:
+        """Seconds until the keepalive timer or the closing deadline needs attention."""
+        if self.protocol.state is not State.OPEN:
+            return max(0.0, self._closing_deadline() - now)
+        if self.ping_interval is None:
             return math.inf
-        if self._keepalive_sent_at is not None:
-            if self.ping_timeout is None:
-                return math.inf
-            return max(0.0, self._keepalive_sent_at + self.ping_timeout - now)
+        if self._ping_budget is not None:
+            return max(0.0, self._ping_budget)
         return max(0.0, self._next_ping_at - now)
 
-    def _closing_delay(self, now: float) -> float:
-        """Seconds left for the peer to finish closing, once closing started."""
-        if self._closing_since is None:
-            return math.inf
-        return max(0.0, self._closing_since + self._close_timeout() - now)
-
-    def _shift_keepalive_for_idle_time(self, now: float) -> None:
-        """Do not count time when no task read the network against the peer."""
-        if self._keepalive_sent_at is not None and not self._owned:
-            self._keepalive_sent_at += max(
-                0.0, now - max(self._idle_since, self._keepalive_sent_at)
-            )
-            self._idle_since = now
-
-    async def _keepalive(self) -> None:
-        """Send a keepalive ping, or fail the connection when the last one went unanswered."""
-        if self.ping_interval is None or self.protocol.state is not State.OPEN:
-            return
+    async def _on_timer(self) -> None:
+        """Abort after the closing deadline, fail after a keepalive timeout, or ping."""
         now = anyio.current_time()
-        if self._keepalive_sent_at is not None:
-            assert self.ping_timeout is not None
-            if now >= self._keepalive_sent_at + self.ping_timeout:
+        if self.protocol.state is not State.OPEN:
+            if now >= self._closing_deadline():
+                self.logger.info("closing handshake timed out; aborting the connection")
+                self._set_cause(TimeoutError("timed out while closing the connection"))
+                await self._abort()
+        elif self._ping_budget is not None:
+            if self._ping_budget <= 0:
                 self.logger.info("no answer to a keepalive ping; closing the connection")
                 self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
                 await self._flush_quietly()
-            return
-        if now >= self._next_ping_at:
+        elif self.ping_interval is not None and now >= self._next_ping_at:
+            await self._send_keepalive_ping(now, self.ping_interval)
+
+    async def _send_keepalive_ping(self, now: float, interval: float) -> None:
+        """Send a keepalive ping; the peer must then send something within ``ping_timeout``."""
+        if self._keepalive_ping is not None:
+            self._pings.pop(self._keepalive_ping, None)  # never answered; stop waiting
+        data = os.urandom(4)
+        while data in self._pings:  # pragma: no cover  # 1 chance in 2**32
             data = os.urandom(4)
-            self._pings[data] = (anyio.Event(), now, [])
-            self.protocol.send_ping(data)
-            self._keepalive_sent_at = now
-            self._next_ping_at = now + self.ping_interval
-            await self._flush_quietly()
+        self._keepalive_ping = data
+        self._pings[data] = (anyio.Event(), now, [])
+        self.protocol.send_ping(data)
+        self._ping_budget = self.ping_timeout
+        self._next_ping_at = now + interval
+        await self._flush_quietly()
 
     # Internals: writing and closing.
 
     async def _flush_user(self) -> None:
-        """Write what the engine queued, for an application call: errors close the connection."""
+        """Write what the engine queued, for an application call.
+
+        Raises:
+            ConnectionClosedError: the network failed; the connection is aborted.
+        """
         try:
             await self._flush()
         except _NETWORK_ERRORS as exc:
-            self._close_cause = exc
-            with anyio.CancelScope(shield=True):
-                await self._abort()
-            raise self._closed_exc() from exc
+            self._set_cause(exc)
+            await self._abort()
+            raise self._closed_exc() from self._close_cause
+        if self._stream_closed:
+            # Closed while this call waited to write: what it queued may be lost.
+            raise self._closed_exc()
 
     async def _flush_quietly(self) -> None:
-        """Write what the engine queued, for internal work: errors abort the connection."""
+        """Write what the engine queued, for internal work: errors abort the connection.
+
+        Does not wait for a task that is writing already: that task writes
+        these bytes too before it lets go of the stream.
+        """
         try:
-            await self._flush()
+            await self._flush(wait=False)
         except _NETWORK_ERRORS as exc:
-            self._close_cause = self._close_cause or exc
+            self._set_cause(exc)
             await self._abort()
 
-    async def _flush(self) -> None:
-        """Write the engine's pending bytes in order; an empty chunk half-closes the stream."""
+    async def _flush(self, *, wait: bool = True) -> None:
+        """Write the engine's pending bytes in order, until none are left.
+
+        Bytes queued while the lock is held are written by its holder before
+        it lets go, so a caller cancelled while it waits for the lock loses
+        nothing: its bytes still go out.
+
+        Args:
+            wait: False returns at once when another task holds the write lock.
+        Raises:
+            OSError, anyio.BrokenResourceError, anyio.ClosedResourceError: the
+                network failed; TimeoutError: a write made no progress for
+                ``close_timeout`` seconds.
+        """
+        if not wait and self._write_lock.locked():
+            return
         async with self._write_lock:
-            writes = self.protocol.data_to_send()
-            if not writes or self._stream_closed:
-                return
-            eof = writes[-1] == SEND_EOF
-            chunks = [chunk for chunk in writes if chunk]
-            if chunks:
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self._pending_bytes += len(data)
-                try:
-                    # A frame is written whole or the connection is lost: never half a frame.
-                    with anyio.CancelScope(shield=True):
-                        with anyio.move_on_after(self._close_timeout()) as scope:
-                            await self._stream.send(data)
-                    if scope.cancelled_caught:
-                        raise anyio.BrokenResourceError("timed out writing to the network")
-                finally:
-                    self._pending_bytes -= len(data)
-            if eof:
-                try:
-                    await self._stream.send_eof()
-                except (NotImplementedError, *_NETWORK_ERRORS):
-                    # TLS cannot half-close: close the whole stream.
-                    await self._abort()
+            while not self._stream_closed and (writes := self.protocol.data_to_send()):
+                await self._write(writes)
+
+    async def _write(self, writes: list[bytes]) -> None:
+        """Write one batch of chunks from the engine, holding the write lock.
+
+        Shielded, so that no frame is ever half written; each piece of at most
+        ``_MAX_WRITE`` bytes must go out within ``close_timeout``, so a slow
+        peer that keeps reading is not mistaken for a dead one. An empty chunk
+        from the engine half-closes the stream.
+        """
+        data = b"".join(writes)
+        self._pending_bytes += len(data)
+        try:
+            with anyio.CancelScope(shield=True) as scope:
+                for start in range(0, len(data), _MAX_WRITE):
+                    scope.deadline = anyio.current_time() + self._close_timeout()
+                    piece = data if len(data) <= _MAX_WRITE else data[start : start + _MAX_WRITE]
+                    await self._stream.send(piece)
+                if SEND_EOF in writes:  # the engine queues nothing after it
+                    scope.deadline = anyio.current_time() + self._close_timeout()
+                    try:
+                        await self._stream.send_eof()
+                    except Exception:  # TLS cannot half-close, for one: close it all
+                        await self._abort()
+        finally:
+            self._pending_bytes -= len(data)
+        if scope.cancelled_caught:
+            raise TimeoutError("no progress writing to the network within close_timeout")
 
     async def _abort(self) -> None:
         """Close the stream at once and mark the connection closed."""
@@ -784,8 +862,8 @@ class Connection(anyio.TypedAttributeProvider):
             if not self._eof_fed:
                 self._eof_fed = True
                 self.protocol.receive_eof()
-            self.protocol.events_received()
-            self.protocol.data_to_send()
+            self._dispatch(self.protocol.events_received())
+            self.protocol.data_to_send()  # nothing can be written any more
             self.protocol.state = State.CLOSED
         if not self._stream_closed:
             self._stream_closed = True
@@ -793,9 +871,75 @@ class Connection(anyio.TypedAttributeProvider):
                 with anyio.move_on_after(self._close_timeout()):
                     with contextlib.suppress(Exception):  # the stream is gone either way
                         await self._stream.aclose()
-            self._closed.set()
             self.logger.info("connection closed")
         self._notify()
+
+
+def _fragment_reader(fragments: object) -> Callable[[], Awaitable[Any]]:
+    """Return a coroutine function that returns the next fragment, or None at the end.
+
+    Raises:
+        TypeError: ``fragments`` is neither an iterable nor an async iterable,
+            or it is a mapping.
+    """
+    if isinstance(fragments, Mapping):
+        raise TypeError("a mapping is not a message; send its serialization")
+    if isinstance(fragments, AsyncIterable):
+        aiterator = fragments.__aiter__()
+
+        async def next_async() -> Any:
+            try:
+                return await aiterator.__anext__()
+            except StopAsyncIteration:
+                return None
+
+        return next_async
+    if not isinstance(fragments, Iterable):
+        raise TypeError(f"message has an unsupported type: {type(fragments).__name__}")
+    iterator = iter(fragments)
+
+    async def next_sync() -> Any:
+        return next(iterator, None)
+
+    return next_sync
+
+
+class _Messages:
+    """What ``async for message in ws`` iterates over: :meth:`Connection.recv` until closed."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> Data:
+        try:
+            return await self._connection.recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+
+class _Fragments:
+    """What :meth:`Connection.recv_streaming` returns: the fragments of one message."""
+
+    __slots__ = ("_connection", "_decode", "_done")
+
+    def __init__(self, connection: Connection, decode: bool | None) -> None:
+        self._connection = connection
+        self._decode = decode
+        self._done = False
+
+    def __aiter__(self) -> _Fragments:
+        return self
+
+    async def __anext__(self) -> Data:
+        if self._done:
+            raise StopAsyncIteration
+        data, self._done = await self._connection._next_fragment(self._decode)
+        return data
 
 
 class _PongWaiter:
