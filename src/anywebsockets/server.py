@@ -1,4 +1,18 @@
-"""The server: :func:`serve`, :func:`unix_serve`, :func:`serve_stream`, :class:`Server`."""
+"""The server: :func:`serve`, :func:`unix_serve`, :func:`serve_stream`, :class:`Server`.
+
+Who runs what
+-------------
+A :class:`Server` owns one task group. Its tasks accept connections, and
+each accepted connection gets a task that runs the opening handshake
+(bounded by ``open_timeout``), then the handler, then the closing handshake.
+Handler tasks are shielded from a cancellation that comes from outside: the
+server decides when they stop. On shutdown (:meth:`Server.close`, the end of
+``async with``, or a cancelled :meth:`Server.serve_forever`) the server stops
+listening, answers 503 to handshakes still in flight and closes open
+connections with 1001; handlers then return. When shutdown was forced (the
+block ended or the server was cancelled), handlers still running after
+``close_timeout`` are cancelled.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +31,6 @@ from typing import Any
 import anyio
 from anyio.abc import (
     ByteStream,
-    Listener,
     SocketAttribute,
     SocketListener,
     TaskGroup,
@@ -26,7 +39,9 @@ from anyio.abc import (
 from anyio.streams.tls import TLSStream
 
 from .connection import Connection
+from .exceptions import InvalidUpgrade, ProtocolError
 from .protocol import (
+    Close,
     Request,
     Response,
     ServerExtensionFactory,
@@ -34,6 +49,7 @@ from .protocol import (
     State,
     enable_server_permessage_deflate,
 )
+from .protocol.headers import validate_subprotocols
 from .protocol.http11 import SERVER
 from .protocol.server import Origin
 
@@ -48,12 +64,69 @@ ProcessResponse = Callable[
 ]
 SelectSubprotocol = Callable[["ServerConnection", Sequence[str]], str | None]
 
+# Errors that mean "the client went away or misbehaved", not "we have a bug".
+_NETWORK_ERRORS = (
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+    OSError,
+)
+
+_NOT_A_WEBSOCKET_CLIENT = (
+    "\nThis address serves WebSocket connections only: "
+    "a WebSocket client is needed to talk to it, not a plain HTTP client "
+    "or a web browser.\n"
+)
+
 
 async def _maybe_await(value: Any) -> Any:
     """Await ``value`` if a hook returned an awaitable."""
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+def _stamp(response: Response, server_header: str | None) -> None:
+    """Add the ``Server`` and ``Date`` headers to ``response`` unless present."""
+    if server_header is not None and "Server" not in response.headers:
+        response.headers["Server"] = server_header
+    if "Date" not in response.headers:
+        response.headers["Date"] = email.utils.formatdate(usegmt=True)
+
+
+def _check_response(response: Any) -> Response:
+    """Return what a hook returned, if it is a response.
+
+    Raises:
+        TypeError: it is not.
+    """
+    if not isinstance(response, Response):
+        raise TypeError(f"a hook returned {type(response).__name__}, not a Response")
+    return response
+
+
+def _format_address(address: Any) -> str:
+    """Render a listener's address for the log: ``host:port`` or a path."""
+    if isinstance(address, tuple):
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return str(address)
+
+
+class _ServerProtocol(ServerProtocol):
+    """The server engine, stamping ``Server`` and ``Date`` on the responses it builds.
+
+    That covers the answers the engine sends by itself (400, 414, 431) as
+    well as those of :meth:`accept` and :meth:`ServerConnection.respond`.
+    """
+
+    server_header: str | None = SERVER
+
+    def reject(self, status: int, text: str) -> Response:
+        """Build a plain-text response, as the engine does, with ``Server`` and ``Date``."""
+        response = super().reject(status, text)
+        _stamp(response, self.server_header)
+        return response
 
 
 class ServerConnection(Connection):
@@ -84,6 +157,10 @@ class ServerConnection(Connection):
         Args:
             status: the HTTP status.
             text: the body, sent as UTF-8 ``text/plain``.
+        Returns:
+            The response, with ``Connection: close`` and ``Content-Length``.
+        Raises:
+            ValueError: ``status`` is not an HTTP status.
         """
         return self.protocol.reject(status, text)
 
@@ -114,11 +191,7 @@ class ServerConnection(Connection):
             self.logger.info("invalid opening handshake: %s", protocol.handshake_exc)
             return False
         request = self.request
-        response = await self._process(process_request, process_response, request)
-        if server_header is not None and "Server" not in response.headers:
-            response.headers["Server"] = server_header
-        if "Date" not in response.headers:
-            response.headers["Date"] = email.utils.formatdate(usegmt=True)
+        response = await self._process(process_request, process_response, request, server_header)
         self.response = response
         protocol.send_response(response)
         await self._flush()
@@ -136,23 +209,25 @@ class ServerConnection(Connection):
         process_request: ProcessRequest | None,
         process_response: ProcessResponse | None,
         request: Request,
+        server_header: str | None,
     ) -> Response:
-        """Run the hooks around the engine's answer; a crashing hook gets a 500."""
+        """Run the hooks around the engine's answer; a crashing hook gets a 500.
+
+        The ``Server`` and ``Date`` headers are added before
+        ``process_response`` runs, so that it may change or remove them.
+        """
         try:
             response = None
             if process_request is not None:
                 response = await _maybe_await(process_request(self, request))
             if response is None:
-                if self.server is not None and not self.server.is_serving():
-                    response = self.respond(
-                        http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
-                    )
-                else:
-                    response = self.protocol.accept(request)
+                response = self._accept(request)
+            _check_response(response)
+            _stamp(response, server_header)
             if process_response is not None:
                 replacement = await _maybe_await(process_response(self, request, response))
                 if replacement is not None:
-                    response = replacement
+                    response = _check_response(replacement)
         except Exception:
             self.logger.error("opening handshake failed", exc_info=True)
             response = self.respond(
@@ -160,7 +235,27 @@ class ServerConnection(Connection):
                 "Failed to open a WebSocket connection.\n"
                 "See the server log for more information.\n",
             )
-        assert isinstance(response, Response)
+        if (
+            response.status_code == http.HTTPStatus.SWITCHING_PROTOCOLS
+            and self.server is not None
+            and not self.server.is_serving()
+        ):
+            # Checked last, with no await before send_response(): a server
+            # that started closing meanwhile opens no new connection.
+            response = self.respond(
+                http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
+            )
+        return response
+
+    def _accept(self, request: Request) -> Response:
+        """Let the engine answer; tell plain HTTP clients what they are talking to."""
+        response = self.protocol.accept(request)
+        if response.status_code == http.HTTPStatus.UPGRADE_REQUIRED and isinstance(
+            self.protocol.handshake_exc, InvalidUpgrade
+        ):
+            response.body += _NOT_A_WEBSOCKET_CLIENT.encode()
+            del response.headers["Content-Length"]
+            response.headers["Content-Length"] = str(len(response.body))
         return response
 
 
@@ -191,6 +286,8 @@ class _Options:
         ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.handler = handler
+        if subprotocols is not None:
+            validate_subprotocols(subprotocols)  # fail now, not at each connection
         if compression == "deflate":
             extensions = enable_server_permessage_deflate(extensions)
         elif compression is not None:
@@ -220,42 +317,59 @@ class _Options:
         self.create_connection = create_connection or ServerConnection
         self.ssl = ssl
 
-    async def open(self, stream: ByteStream, server: Server | None) -> ServerConnection | None:
-        """TLS and the opening handshake within ``open_timeout``; None when it failed."""
+    def _protocol(self, connection: Callable[[], ServerConnection | None]) -> ServerProtocol:
+        """Build the engine for one connection."""
         select = self.select_subprotocol
+
+        def select_subprotocol(_: ServerProtocol, offered: Sequence[str]) -> str | None:
+            assert select is not None
+            return select(connection(), offered)  # type: ignore[arg-type]
+
+        protocol = _ServerProtocol(
+            select_subprotocol=None if select is None else select_subprotocol,
+            logger=self.logger,
+            **self.protocol_options,
+        )
+        protocol.server_header = self.server_header
+        return protocol
+
+    async def open(self, stream: ByteStream, server: Server | None) -> ServerConnection | None:
+        """TLS and the opening handshake within ``open_timeout``; None when it failed.
+
+        Never raises but cancellation: a failure is logged, the stream closed.
+        """
         connection: ServerConnection | None = None
-        with anyio.move_on_after(self.open_timeout):
-            try:
-                if self.ssl is not None:
-                    stream = await TLSStream.wrap(
-                        stream, server_side=True, ssl_context=self.ssl, standard_compatible=False
+        try:
+            with anyio.move_on_after(self.open_timeout) as scope:
+                try:
+                    if self.ssl is not None:
+                        stream = await TLSStream.wrap(
+                            stream,
+                            server_side=True,
+                            ssl_context=self.ssl,
+                            standard_compatible=False,
+                        )
+                    protocol = self._protocol(lambda: connection)
+                    connection = self.create_connection(
+                        protocol, stream, server=server, **self.connection_options
                     )
-                protocol = ServerProtocol(
-                    select_subprotocol=(
-                        None if select is None else lambda _, offered: select(connection, offered)  # type: ignore[arg-type]
-                    ),
-                    logger=self.logger,
-                    **self.protocol_options,
-                )
-                connection = self.create_connection(
-                    protocol, stream, server=server, **self.connection_options
-                )
-                if await connection._handshake(
-                    self.process_request, self.process_response, self.server_header
-                ):
-                    return connection
-            except (
-                anyio.BrokenResourceError,
-                anyio.ClosedResourceError,
-                anyio.EndOfStream,
-                OSError,
-            ) as exc:
-                self.logger.info("opening handshake failed: %s", exc or type(exc).__name__)
-        if connection is None:
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
-        else:
-            await connection._abort()
+                    if await connection._handshake(
+                        self.process_request, self.process_response, self.server_header
+                    ):
+                        return connection
+                except _NETWORK_ERRORS as exc:
+                    self.logger.info("opening handshake failed: %s", exc or type(exc).__name__)
+                except Exception:
+                    self.logger.error("opening handshake failed", exc_info=True)
+            if scope.cancelled_caught:
+                self.logger.info("opening handshake timed out after %s s", self.open_timeout)
+        finally:
+            if connection is None or connection.state is not State.OPEN:
+                with anyio.CancelScope(shield=True):
+                    if connection is None:
+                        await stream.aclose()
+                    else:
+                        await connection._abort()
         return None
 
     async def run(self, stream: ByteStream, server: Server | None = None) -> None:
@@ -264,11 +378,13 @@ class _Options:
         if connection is None:
             return
         if server is not None:
-            server.connections.add(connection)
+            server._connections.add(connection)
             if not server.is_serving():
                 server._close_after_shutdown(connection)
         try:
             async with anyio.create_task_group() as tg:
+                # The reader stops when the connection closes; if the handler
+                # is cancelled, close() does the reading for the handshake.
                 await tg.start(connection._run)
                 try:
                     await self.handler(connection)
@@ -282,43 +398,59 @@ class _Options:
                     await connection.close(1000)
         finally:
             if server is not None:
-                server.connections.discard(connection)
+                server._connections.discard(connection)
 
 
 class Server:
     """A WebSocket server: listeners, and a task for each connection.
 
     :func:`serve` creates it. Use it as an async context manager (listening
-    inside the block) or run :meth:`serve_forever` in a task group.
+    inside the block) or run :meth:`serve_forever` in a task group. A server
+    runs once: it cannot listen again after it closed.
     """
 
     def __init__(
         self,
         options: _Options,
-        open_listeners: Callable[[], Awaitable[Sequence[Listener[Any]]]],
+        open_listeners: Callable[[], Awaitable[Sequence[SocketListener]]],
     ) -> None:
         self._options = options
         self._open_listeners = open_listeners
         self.logger = options.logger
-        self.connections: set[ServerConnection] = set()
-        """The open connections."""
-        self.listeners: list[Listener[Any]] = []
-        """The anyio listeners accepting connections."""
+        """The server's logger: ``anywebsockets.server`` unless ``logger`` was given."""
+        self.listeners: list[SocketListener] = []
+        """The anyio listeners accepting connections, once the server runs."""
+        self._connections: set[ServerConnection] = set()
         self._tg: TaskGroup | None = None
+        self._started = False
         self._serving = False
         self._closing = anyio.Event()
+        self._listeners_closed = anyio.Event()
         self._close_args: tuple[bool, int, str] = (True, 1001, "")
-        self._handlers = 0
+        self._handler_scopes: set[anyio.CancelScope] = set()
         self._handlers_changed = anyio.Event()
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """The open connections: those past the opening handshake and not closing."""
+        return {c for c in self._connections if c.state is State.OPEN}
 
     def is_serving(self) -> bool:
         """Tell whether the server accepts new connections."""
         return self._serving
 
     async def __aenter__(self) -> Server:
-        """Start listening and serving in a task group that spans the block."""
-        if self._tg is not None:
-            raise RuntimeError("the server is running already")
+        """Start listening, and serving in a task group that spans the block.
+
+        Raises:
+            OSError: a listener could not be opened (such as an address in use).
+            RuntimeError: the server runs already, or ran before.
+        Cancellation:
+            A checkpoint; cancelled while opening, nothing is left open.
+        """
+        if self._started:
+            raise RuntimeError("a server runs only once")
+        self._started = True
         self.listeners = list(await self._open_listeners())
         tg = anyio.create_task_group()
         await tg.__aenter__()
@@ -327,7 +459,7 @@ class Server:
         for listener in self.listeners:
             tg.start_soon(self._accept, listener)
             address = listener.extra(SocketAttribute.local_address, None)
-            self.logger.info("server listening on %s", address)
+            self.logger.info("server listening on %s", _format_address(address))
         return self
 
     async def __aexit__(
@@ -338,94 +470,154 @@ class Server:
     ) -> None:
         """Shut down: stop listening, close connections with 1001, wait for handlers.
 
-        Runs within ``close_timeout`` even when cancelled; handlers still
-        running then are cancelled. The block's exception propagates unchanged.
+        The block's exception, cancellation included, propagates unchanged.
+
+        Cancellation:
+            Shutdown runs shielded: handlers get ``close_timeout`` seconds to
+            return, then they are cancelled and the server waits for them.
         """
         assert self._tg is not None
         tg = self._tg
-        self.close()
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self._options.close_timeout):
-            await self.wait_closed()
-        # Handlers still running after close_timeout are cancelled.
-        tg.cancel_scope.cancel()
-        await tg.__aexit__(None, None, None)
-        self.logger.info("server closed")
+        try:
+            await self._shutdown()
+        finally:
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(None, None, None)
+            self._tg = None
+            self.logger.info("server closed")
 
     async def serve_forever(
         self, *, task_status: TaskStatus[Server] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Serve until the server is closed or this call is cancelled.
+        """Serve until the server is closed, then wait for its handlers.
 
-        In a task group, ``await tg.start(server.serve_forever)`` returns the
-        server once it listens.
+        Run it inside ``async with serve(...) as server`` or, on its own, in a
+        task group: ``server = await tg.start(serve(...).serve_forever)``
+        returns the server once it listens. It returns after another task
+        called :meth:`close` and every handler has returned.
 
+        Raises:
+            OSError: a listener could not be opened (on its own only).
         Cancellation:
-            Shuts the server down gracefully: open connections are closed
-            with 1001 within ``close_timeout``, then the cancellation propagates.
+            Shuts the server down gracefully: it stops listening, open
+            connections are closed with 1001, handlers get ``close_timeout``
+            seconds to return and are cancelled after that; then the
+            cancellation propagates.
         """
-        if self._tg is not None:
-            task_status.started(self)
-            await self._closing.wait()
+        if self._tg is None:
+            async with self:
+                task_status.started(self)
+                await self.wait_closed()
             return
-        async with self:
-            task_status.started(self)
-            await self._closing.wait()
+        task_status.started(self)
+        try:
+            await self.wait_closed()
+        except BaseException:
+            await self._shutdown()
+            raise
 
     def close(self, close_connections: bool = True, code: int = 1001, reason: str = "") -> None:
         """Start shutting down and return at once.
 
         Stops listening, answers 503 to handshakes in flight, and closes open
-        connections with ``code`` unless ``close_connections`` is false. See
-        :meth:`wait_closed`.
+        connections with ``code`` and ``reason`` unless ``close_connections``
+        is false, which lets handlers finish in their own time. See
+        :meth:`wait_closed`. Closing twice, or a server that does not run,
+        does nothing.
+
+        Raises:
+            ProtocolError: ``code`` may not be sent, or ``reason`` is longer
+                than 123 bytes once encoded.
         """
+        if len(Close(code, reason).serialize()) > 125:
+            raise ProtocolError("close reason too long")
         if self._closing.is_set() or self._tg is None:
             return
         self._serving = False
         self._close_args = (close_connections, code, reason)
         self._closing.set()
         self.logger.info("server closing")
-        for listener in self.listeners:
-            self._tg.start_soon(listener.aclose)
-        for connection in list(self.connections):
+        self._tg.start_soon(self._close_listeners)
+        for connection in list(self._connections):
             self._close_after_shutdown(connection)
 
+    async def _close_listeners(self) -> None:
+        """Stop listening (shielded: it runs during a cancelled shutdown too)."""
+        try:
+            with anyio.CancelScope(shield=True):
+                for listener in self.listeners:
+                    with contextlib.suppress(OSError):  # closed either way
+                        await listener.aclose()
+        finally:
+            self._listeners_closed.set()
+
     def _close_after_shutdown(self, connection: ServerConnection) -> None:
+        """Close ``connection`` as :meth:`close` asked (a connection that opened late)."""
         close_connections, code, reason = self._close_args
         if close_connections and self._tg is not None:
             self._tg.start_soon(connection.close, code, reason)
 
     async def wait_closed(self) -> None:
-        """Wait until the server is closing and every handler has returned.
+        """Wait until :meth:`close` was called, listening stopped and every handler returned.
 
         Cancellation:
-            Always a checkpoint; safe.
+            Always a checkpoint; safe: cancelling it changes nothing.
         """
         await self._closing.wait()
-        while self._handlers:
+        await self._listeners_closed.wait()
+        while self._handler_scopes:
             await self._handlers_changed.wait()
 
     async def aclose(
         self, close_connections: bool = True, code: int = 1001, reason: str = ""
     ) -> None:
-        """Close the server and wait for it: :meth:`close` then :meth:`wait_closed`."""
+        """Close the server and wait for it: :meth:`close` then :meth:`wait_closed`.
+
+        Cancellation:
+            Always a checkpoint; the shutdown started by :meth:`close`
+            continues.
+        """
         self.close(close_connections, code, reason)
         await self.wait_closed()
 
-    async def _accept(self, listener: Listener[Any]) -> None:
+    async def _shutdown(self) -> None:
+        """Close, give handlers ``close_timeout`` seconds, cancel those left, wait."""
+        self.close()
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(self._options.close_timeout):
+                await self.wait_closed()
+            for scope in self._handler_scopes:
+                scope.cancel()
+            await self.wait_closed()
+
+    async def _accept(self, listener: SocketListener) -> None:
         """Accept connections until the listener closes."""
         assert self._tg is not None
-        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-            await listener.serve(self._handle, self._tg)
+        while True:
+            try:
+                stream = await listener.accept()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return
+            except OSError as exc:
+                # Out of file descriptors, or a connection reset before it
+                # was accepted: keep serving the others.
+                if self._closing.is_set():
+                    return
+                self.logger.error("failed to accept a connection: %s", exc)
+                await anyio.sleep(0.1)
+                continue
+            self._tg.start_soon(self._handle, stream)
 
     async def _handle(self, stream: ByteStream) -> None:
-        """Run one connection, counted so that shutdown can wait for it."""
-        self._handlers += 1
-        try:
-            await self._options.run(stream, self)
-        finally:
-            self._handlers -= 1
-            self._handlers_changed.set()
-            self._handlers_changed = anyio.Event()
+        """Run one connection, shielded from outside cancellation (see the module doc)."""
+        with anyio.CancelScope(shield=True) as scope:
+            self._handler_scopes.add(scope)
+            try:
+                await self._options.run(stream, self)
+            finally:
+                self._handler_scopes.discard(scope)
+                self._handlers_changed.set()
+                self._handlers_changed = anyio.Event()
 
 
 def serve(
@@ -442,7 +634,10 @@ def serve(
 
     ``handler(connection)`` runs once per connection, in the server's task
     group; the connection closes with 1000 when it returns and 1011 when it
-    raises (the error is logged). Nothing listens until the server runs::
+    raises (the error is logged). Leaving the ``async with`` block, or
+    cancelling :meth:`Server.serve_forever`, shuts the server down: open
+    connections close with 1001 and handlers get ``close_timeout`` seconds to
+    return before they are cancelled. Nothing listens until the server runs::
 
         async with serve(handler, "localhost", 8765) as server:
             await server.serve_forever()
@@ -464,40 +659,70 @@ def serve(
             ``logger``, ``create_connection``, ``ssl``.
     Returns:
         The server, not yet listening.
+    Raises:
+        ValueError: ``compression`` is not ``"deflate"`` or ``None``, or a
+            subprotocol is not an HTTP token.
+        TypeError: an unknown option, or ``subprotocols`` given as a string.
     """
     options = _Options(handler, **kwargs)
+    backlog = 65536 if backlog is None else backlog
 
-    async def open_listeners() -> Sequence[Listener[Any]]:
+    async def open_listeners() -> Sequence[SocketListener]:
         if sock is not None:
             return [await SocketListener.from_socket(sock)]
         hosts = [host] if host is None or isinstance(host, str) else list(host)
-        listeners: list[Listener[Any]] = []
-        for local_host in hosts:
-            listener = await anyio.create_tcp_listener(
-                local_host=local_host,
-                local_port=port or 0,
-                reuse_port=reuse_port,
-                backlog=65536 if backlog is None else backlog,
-            )
-            listeners.extend(listener.listeners)
+        listeners: list[SocketListener] = []
+        try:
+            for local_host in hosts:
+                multi = await anyio.create_tcp_listener(
+                    local_host=local_host,
+                    local_port=port or 0,
+                    reuse_port=reuse_port,
+                    backlog=backlog,
+                )
+                listeners.extend(multi.listeners)  # type: ignore[arg-type]
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                for listener in listeners:
+                    await listener.aclose()
+            raise
         return listeners
 
     return Server(options, open_listeners)
 
 
-def unix_serve(handler: Handler, path: str | None = None, **kwargs: Any) -> Server:
+def unix_serve(
+    handler: Handler,
+    path: str | None = None,
+    *,
+    sock: socket.socket | None = None,
+    backlog: int | None = None,
+    **kwargs: Any,
+) -> Server:
     """Create a WebSocket server listening on a Unix socket at ``path``.
 
     Args:
         handler: as for :func:`serve`.
         path: the socket's path.
-        kwargs: as for :func:`serve`.
+        sock: an already bound, listening Unix socket to use instead.
+        backlog: the listen backlog.
+        kwargs: the connection options of :func:`serve`.
+    Returns:
+        The server, not yet listening.
+    Raises:
+        TypeError: neither ``path`` nor ``sock`` was given.
     """
+    if path is None and sock is None:
+        raise TypeError("unix_serve() needs a path or a sock")
     options = _Options(handler, **kwargs)
 
-    async def open_listeners() -> Sequence[Listener[Any]]:
+    async def open_listeners() -> Sequence[SocketListener]:
+        if sock is not None:
+            return [await SocketListener.from_socket(sock)]
         assert path is not None
-        return [await anyio.create_unix_listener(path)]
+        return [
+            await anyio.create_unix_listener(path, backlog=65536 if backlog is None else backlog)
+        ]
 
     return Server(options, open_listeners)
 
