@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .auth import basic_auth
-from .client import ClientConnection, connect, unix_connect
+from .client import ClientConnection, backoff, connect, process_exception, unix_connect
 from .exceptions import *  # noqa: F403
 from .exceptions import __all__ as _exceptions_all
 from .protocol import CloseCode, Headers, Request, Response, State
@@ -16,6 +16,8 @@ __all__ = [
     "unix_serve",
     "serve_stream",
     "basic_auth",
+    "process_exception",
+    "backoff",
     "ClientConnection",
     "ServerConnection",
     "Server",

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
+import random
 import ssl as ssl_module
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
 import anyio
 from anyio.abc import ByteStream, TaskGroup
+from anyio.streams.tls import TLSStream
 
-from .connection import Connection
-from .exceptions import InvalidMessage
+from ._backends import Cleanup, cleanup_scheduler
+from .connection import _NETWORK_ERRORS, Connection
+from .exceptions import InvalidMessage, InvalidStatus
 from .protocol import (
     ClientExtensionFactory,
     ClientProtocol,
@@ -24,7 +29,7 @@ from .protocol import (
 from .protocol.headers import HeadersLike
 from .protocol.http11 import USER_AGENT
 
-__all__ = ["ClientConnection", "connect", "unix_connect"]
+__all__ = ["ClientConnection", "backoff", "connect", "process_exception", "unix_connect"]
 
 
 class ClientConnection(Connection):
@@ -40,9 +45,12 @@ class ClientConnection(Connection):
     ) -> None:
         """Send the handshake request and read the response.
 
+        A network failure is handled as the end of the stream: the engine
+        then reports an ``InvalidMessage`` caused by an ``EOFError``, as for
+        a server that hangs up.
+
         Raises:
             InvalidHandshake: the server refused the connection or answered wrongly.
-            OSError: the network failed.
         """
         protocol = self.protocol
         request = protocol.connect()
@@ -52,23 +60,26 @@ class ClientConnection(Connection):
             request.headers["User-Agent"] = user_agent_header
         self.request = request
         protocol.send_request(request)
-        await self._flush()
-        while protocol.state is State.CONNECTING and protocol.handshake_exc is None:
-            try:
-                data = await self._stream.receive(65536)
-            except anyio.EndOfStream:
-                protocol.receive_eof()
-                self._eof_fed = True
-            else:
-                protocol.receive_data(data)
+        try:
+            await self._flush()
+            while protocol.state is State.CONNECTING and protocol.handshake_exc is None:
+                protocol.receive_data(await self._stream.receive(65536))
+        except (anyio.EndOfStream, *_NETWORK_ERRORS):
+            self._eof_fed = True
+            protocol.receive_eof()
         events = protocol.events_received()
         if events and isinstance(events[0], Response):
             self.response = events[0]
             events = events[1:]
         if protocol.handshake_exc is not None:
             raise protocol.handshake_exc
-        self._dispatch(events)
         self.logger.info("connection open")
+        # Frames that came with the response: queue them, and answer any ping
+        # or close now, since the next read may wait for the server.
+        self._dispatch(events)
+        await self._flush_quietly()
+        if protocol.state is State.CLOSED:
+            await self._abort()
 
 
 def _compression_extensions(
@@ -81,14 +92,46 @@ def _compression_extensions(
     return None if extensions is None else list(extensions)
 
 
-def _one_cause(exc: OSError) -> OSError:
-    """Unwrap anyio's "all connection attempts failed" when there was one attempt."""
+def _connect_error(exc: OSError) -> OSError:
+    """Return the error to raise when anyio could not connect.
+
+    anyio raises ``OSError("All connection attempts failed")`` caused by the
+    error of each attempt. When there was one attempt, or every attempt
+    failed the same way (``ConnectionRefusedError`` for both addresses of
+    ``localhost``), that error is more useful, and it is what asyncio and
+    trio users expect.
+    """
     cause = exc.__cause__
-    if isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
-        only = cause.exceptions[0]
-        if isinstance(only, OSError):
-            return only
+    errors = list(cause.exceptions) if isinstance(cause, BaseExceptionGroup) else [cause]
+    first = errors[0]
+    if isinstance(first, OSError) and all(
+        type(error) is type(first) and error.errno == first.errno for error in errors
+    ):
+        return first
     return exc
+
+
+async def _wrap_tls(
+    stream: ByteStream, ssl_context: ssl_module.SSLContext, hostname: str
+) -> ByteStream:
+    """Run the TLS handshake over ``stream``; close it if the handshake fails.
+
+    Raises:
+        ssl.SSLError: the handshake failed (``SSLCertVerificationError``
+            when the certificate did not verify).
+        ConnectionResetError: the server closed the connection during the handshake.
+    """
+    try:
+        return await TLSStream.wrap(
+            stream, hostname=hostname, ssl_context=ssl_context, standard_compatible=False
+        )
+    except BaseException as exc:
+        await anyio.aclose_forcefully(stream)
+        if isinstance(exc, anyio.EndOfStream | anyio.BrokenResourceError):
+            cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else None
+            error = ConnectionResetError("the connection closed during the TLS handshake")
+            raise error from cause
+        raise
 
 
 class connect:
@@ -129,13 +172,31 @@ class connect:
         stream: an already connected byte stream to run the handshake over.
         host: connect the TCP socket here instead of the URI's host.
         port: connect the TCP socket here instead of the URI's port.
+        process_exception: for ``async for``: decides, for each failure to
+            open a connection, whether to retry (return ``None``) or to stop
+            (return or raise an exception); :func:`process_exception` by default.
+        reconnect_delays: for ``async for``: a function returning an
+            iterator of delays in seconds between attempts; :func:`backoff`
+            by default.
     Raises:
-        InvalidURI: ``uri`` is not a valid WebSocket URI.
+        InvalidURI: ``uri`` is not a valid WebSocket URI (when called).
+        ValueError: ``compression`` is unknown, or ``ssl`` is given for a
+            ``ws://`` URI (when called).
         InvalidHandshake: the server refused the connection (``InvalidStatus``
-            carries its response) or the handshake was invalid.
-        OSError: the TCP connection failed.
-        ssl.SSLCertVerificationError: the certificate did not verify.
+            carries its response) or the handshake was invalid;
+            ``InvalidMessage``, caused by an ``EOFError``, when the server
+            hung up before answering.
+        OSError: the connection failed: ``ConnectionRefusedError`` when
+            every address refused it, ``ConnectionResetError`` when the server
+            hung up during the TLS handshake.
+        ssl.SSLError: the TLS handshake failed;
+            ``ssl.SSLCertVerificationError`` when the certificate did not verify.
         TimeoutError: the opening took longer than ``open_timeout``.
+    Cancellation:
+        Opening (``await`` or entering ``async with``) is a checkpoint; a
+        cancellation then drops the half-open connection at once. Leaving
+        ``async with`` runs the closing handshake shielded, bounded by
+        ``close_timeout``, then lets the cancellation propagate.
     """
 
     def __init__(
@@ -149,6 +210,7 @@ class connect:
         additional_headers: HeadersLike | None = None,
         user_agent_header: str | None = USER_AGENT,
         proxy: str | bool | None = True,
+        process_exception: Callable[[Exception], Exception | None] | None = None,
         open_timeout: float | None = 10,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
@@ -156,6 +218,7 @@ class connect:
         max_size: int | None = 2**20,
         max_queue: int | tuple[int, int | None] | None = 16,
         write_limit: int | tuple[int, int | None] = 2**15,
+        reconnect_delays: Callable[[], Iterator[float]] | None = None,
         logger: logging.Logger | str | None = None,
         create_connection: Callable[..., ClientConnection] | None = None,
         ssl: ssl_module.SSLContext | None = None,
@@ -175,6 +238,8 @@ class connect:
         self._additional_headers = additional_headers
         self._user_agent_header = user_agent_header
         self._proxy = proxy
+        self._process_exception = process_exception or _default_process_exception
+        self._reconnect_delays = reconnect_delays or backoff
         self._open_timeout = open_timeout
         self._options: dict[str, Any] = {
             "ping_interval": ping_interval,
@@ -198,71 +263,118 @@ class connect:
         self._connection: ClientConnection | None = None
 
     async def _open_stream(self) -> ByteStream:
-        """Open the TCP (or Unix) connection, and TLS for ``wss://``."""
+        """Open the TCP (or Unix) connection, and TLS for ``wss://``.
+
+        Raises:
+            OSError: the connection failed; ``ssl.SSLError`` for TLS.
+        """
         if self._stream is not None:
             return self._stream
         wsuri = self._wsuri
-        tls = None
-        if wsuri.secure:
-            tls = self._ssl or ssl_module.create_default_context()
-        hostname = self._server_hostname or wsuri.host
+        stream: ByteStream
         if self._unix_path is not None:
-            stream: ByteStream = await anyio.connect_unix(self._unix_path)
-            if tls is not None:
-                from anyio.streams.tls import TLSStream
-
-                stream = await TLSStream.wrap(
-                    stream, hostname=hostname, ssl_context=tls, standard_compatible=False
-                )
-            return stream
-        try:
-            if tls is None:
-                return await anyio.connect_tcp(self._host or wsuri.host, self._port or wsuri.port)
-            return await anyio.connect_tcp(
-                self._host or wsuri.host,
-                self._port or wsuri.port,
-                ssl_context=tls,
-                tls_hostname=hostname,
-                tls_standard_compatible=False,
-            )
-        except OSError as exc:
-            raise _one_cause(exc) from exc.__cause__
+            stream = await anyio.connect_unix(self._unix_path)
+        else:
+            host = self._host or wsuri.host
+            port = self._port or wsuri.port
+            try:
+                stream = await anyio.connect_tcp(host, port)
+            except OSError as exc:
+                error = _connect_error(exc)
+                if error is exc:
+                    raise
+                raise error from None
+        if wsuri.secure:
+            ssl_context = self._ssl or ssl_module.create_default_context()
+            hostname = self._server_hostname or wsuri.host
+            stream = await _wrap_tls(stream, ssl_context, hostname)
+        return stream
 
     async def _open(self) -> ClientConnection:
         """Open the connection: stream, TLS, opening handshake, within ``open_timeout``."""
-        open_timeout = float("inf") if self._open_timeout is None else self._open_timeout
+        open_timeout = math.inf if self._open_timeout is None else self._open_timeout
         with anyio.fail_after(open_timeout):
             stream = await self._open_stream()
-            protocol = ClientProtocol(
-                self._wsuri,
-                origin=self._origin,
-                extensions=self._extensions,
-                subprotocols=self._subprotocols,
-                max_size=self._max_size,
-                logger=self._logger,
-            )
-            connection = self._create_connection(protocol, stream, **self._options)
+            try:
+                protocol = ClientProtocol(
+                    self._wsuri,
+                    origin=self._origin,
+                    extensions=self._extensions,
+                    subprotocols=self._subprotocols,
+                    max_size=self._max_size,
+                    logger=self._logger,
+                )
+                connection = self._create_connection(protocol, stream, **self._options)
+            except BaseException:
+                await anyio.aclose_forcefully(stream)
+                raise
             try:
                 await connection._handshake(self._additional_headers, self._user_agent_header)
-            except BaseException as exc:
+            except BaseException:
                 with anyio.CancelScope(shield=True):
                     await connection._abort()
-                if isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError):
-                    error = InvalidMessage("the connection broke during the opening handshake")
-                    raise error from exc
                 raise
         return connection
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
         return self._open().__await__()
 
+    def __aiter__(self) -> AsyncIterator[ClientConnection]:
+        """Yield a new connection each time the previous one is done, forever.
+
+        When opening fails, ``process_exception`` decides: ``None`` waits the
+        next delay of ``reconnect_delays`` and tries again (the delays start
+        over after a successful connection); an exception, returned or raised,
+        ends the loop, chained to the original failure when it differs.
+        Exceptions raised in the loop body are not passed to it: they
+        propagate unchanged.
+
+        Each connection is driven by the tasks that use it: no background
+        task, and no task group or cancel scope stays open across iterations.
+        It is closed with 1000 when the loop moves to the next iteration, and
+        when the loop is left (``break``, ``return``, an exception, a
+        cancellation) the closing handshake runs at once in a task of the
+        event loop's own, like the finalizer of an abandoned async generator.
+        Wrap the body in ``async with ws:`` to close with 1011 on exceptions
+        and to wait for the closing handshake before leaving.
+
+        Cancellation:
+            Waiting between attempts and opening are checkpoints; a
+            cancellation leaves no connection behind.
+        """
+        return _Reconnecting(self)
+
+    def _retry_or_raise(self, exc: Exception) -> None:
+        """Return when ``process_exception`` says to retry; raise otherwise."""
+        try:
+            decision = self._process_exception(exc)
+        except Exception as raised:
+            decision = raised
+        if decision is None:
+            return
+        if decision is exc:
+            raise exc
+        raise decision from exc
+
     async def __aenter__(self) -> ClientConnection:
+        """Open the connection, and start a task group that reads it in the background.
+
+        Raises:
+            As :class:`connect`.
+        Cancellation:
+            Always a checkpoint. A cancellation during the opening drops the
+            connection (no closing handshake: it was not open yet).
+        """
+        if self._tg is not None:
+            raise RuntimeError("this connect() is in use already; call connect() again")
+        connection = await self._open()
         tg = anyio.create_task_group()
         await tg.__aenter__()
         try:
-            connection = await self._open()
             await tg.start(connection._run)
         except BaseException:
+            with anyio.CancelScope(shield=True):
+                await connection._abort()
             tg.cancel_scope.cancel()
             await tg.__aexit__(None, None, None)
             raise
@@ -280,6 +392,10 @@ class connect:
 
         The block's own exception propagates unchanged, never wrapped in an
         exception group.
+
+        Cancellation:
+            The closing handshake runs shielded, bounded by ``close_timeout``;
+            a cancellation of the block closes with 1011 and propagates.
         """
         assert self._tg is not None and self._connection is not None
         tg, connection = self._tg, self._connection
@@ -287,6 +403,9 @@ class connect:
         try:
             await connection.__aexit__(exc_type, exc, tb)
         finally:
+            # The reader stops by itself once the connection is closed. Cancel
+            # the task group anyway: its exit then absorbs any cancellation
+            # instead of raising it in place of the block's exception.
             tg.cancel_scope.cancel()
             await tg.__aexit__(None, None, None)
 
@@ -303,3 +422,123 @@ def unix_connect(path: str | None = None, uri: str | None = None, **kwargs: Any)
     if uri is None:
         uri = "wss://localhost/" if kwargs.get("ssl") is not None else "ws://localhost/"
     return connect(uri, unix_path=path, **kwargs)
+
+
+def process_exception(exc: Exception) -> Exception | None:
+    """Decide whether ``async for ws in connect(...)`` retries after a failure.
+
+    Retries (returns ``None``) on network errors (``OSError``, which covers
+    refused and reset connections), ``TimeoutError``, a server that hung up
+    during the handshake (``InvalidMessage`` caused by ``EOFError``) and HTTP
+    500, 502, 503 and 504; returns ``exc`` for everything else, which ends
+    the loop (a 401 or a 403, an invalid URI, a negotiation failure). TLS
+    errors are ``OSError`` too, so a certificate that does not verify is
+    retried: pass your own function to stop on it.
+    Pass your own function as ``process_exception=`` to change the policy.
+    """
+    if isinstance(exc, OSError | TimeoutError):
+        return None
+    if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError):
+        return None
+    if isinstance(exc, InvalidStatus) and exc.response.status_code in {500, 502, 503, 504}:
+        return None
+    return exc
+
+
+_default_process_exception = process_exception
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return default if value is None else float(value)
+
+
+def backoff(
+    initial_delay: float | None = None,
+    min_delay: float | None = None,
+    max_delay: float | None = None,
+    factor: float | None = None,
+) -> Iterator[float]:
+    """Yield the delays between reconnection attempts, in seconds.
+
+    The first delay is random in ``[0, initial_delay)`` (5 s), so that many
+    clients do not reconnect at once after a server restart; then
+    ``min_delay`` (3.1 s) grows by ``factor`` (1.618) up to ``max_delay``
+    (90 s), and stays there. The environment variables
+    ``ANYWEBSOCKETS_BACKOFF_INITIAL_DELAY``, ``_MIN_DELAY``, ``_MAX_DELAY``
+    and ``_FACTOR`` change the defaults.
+    """
+    if initial_delay is None:
+        initial_delay = _env_float("ANYWEBSOCKETS_BACKOFF_INITIAL_DELAY", 5.0)
+    if min_delay is None:
+        min_delay = _env_float("ANYWEBSOCKETS_BACKOFF_MIN_DELAY", 3.1)
+    if max_delay is None:
+        max_delay = _env_float("ANYWEBSOCKETS_BACKOFF_MAX_DELAY", 90.0)
+    if factor is None:
+        factor = _env_float("ANYWEBSOCKETS_BACKOFF_FACTOR", 1.618)
+    yield random.random() * initial_delay
+    delay = min_delay
+    while delay < max_delay:
+        yield delay
+        delay *= factor
+    while True:
+        yield max_delay
+
+
+class _Reconnecting:
+    """The iterator of ``async for ws in connect(...)``.
+
+    Not an async generator: trio warns about abandoned ones, and a plain
+    object can close its last connection from ``__del__`` through the event
+    loop, quietly, whichever way the loop was left.
+    """
+
+    def __init__(self, connector: connect) -> None:
+        self._connector = connector
+        self._connection: ClientConnection | None = None
+        self._cleanup: Cleanup | None = None
+
+    def __aiter__(self) -> _Reconnecting:
+        return self
+
+    async def __anext__(self) -> ClientConnection:
+        if self._cleanup is None:
+            self._cleanup = cleanup_scheduler()
+        previous, self._connection = self._connection, None
+        if previous is not None:
+            await previous.close()
+        connector = self._connector
+        delays: Iterator[float] | None = None
+        while True:
+            try:
+                connection = await connector._open()
+            except Exception as exc:
+                connector._retry_or_raise(exc)
+                if delays is None:
+                    delays = connector._reconnect_delays()
+                delay = next(delays)
+                connector._logger.info(
+                    "connecting to %s failed (%s); retrying in %.1f seconds",
+                    connector.uri,
+                    exc or type(exc).__name__,
+                    delay,
+                )
+                # The traceback holds this frame, hence this iterator, in a
+                # cycle with the failed connection: drop it, so that the
+                # iterator is freed, and its connection closed, as soon as
+                # the loop is left.
+                exc.__traceback__ = None
+                del exc
+                await anyio.sleep(delay)
+                continue
+            self._connection = connection
+            return connection
+
+    def __del__(self) -> None:
+        connection, self._connection = self._connection, None
+        if (
+            connection is not None
+            and self._cleanup is not None
+            and connection.state is not State.CLOSED
+        ):
+            self._cleanup(connection.close)
