@@ -14,6 +14,12 @@ EXPECTED = {
     "echo_asyncio.py": "Hello!\n",
     "echo_trio.py": "Hello!\n",
     "unowned_client.py": "fragmented into three frames\nround trip: ",
+    "reconnect.py": (
+        "hello from connection 1\nclosed: 1012 service restart\n"
+        "hello from connection 2\nclosed: 1012 service restart\n"
+        "hello from connection 3\nclosed: 1012 service restart\n"
+    ),
+    "basic_auth.py": "hello, alice\n401 Invalid credentials\n",
 }
 
 
