@@ -20,6 +20,7 @@ EXPECTED = {
         "hello from connection 3\nclosed: 1012 service restart\n"
     ),
     "basic_auth.py": "hello, alice\n401 Invalid credentials\n",
+    "broadcast.py": "alice got: hello, everyone\nbob got: hello, everyone\n",
 }
 
 

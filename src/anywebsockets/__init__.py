@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .auth import basic_auth
+from .broadcast import broadcast
 from .client import ClientConnection, backoff, connect, process_exception, unix_connect
 from .exceptions import *  # noqa: F403
 from .exceptions import __all__ as _exceptions_all
@@ -16,6 +17,7 @@ __all__ = [
     "unix_serve",
     "serve_stream",
     "basic_auth",
+    "broadcast",
     "process_exception",
     "backoff",
     "ClientConnection",

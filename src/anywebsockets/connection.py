@@ -24,6 +24,16 @@ itself is shielded, and aborted when it makes no progress for
 that holds the lock writes everything the engine queued before it lets go, so
 the reader never waits for the lock (it leaves its pongs to the current
 writer) and a sender cancelled while waiting for the lock loses nothing.
+
+Broadcasting
+------------
+:func:`~anywebsockets.broadcast` hands frames to the engine without waiting
+(:meth:`Connection._send_nowait`); then someone must write them. A task that
+holds the write lock does. Otherwise, an owned connection spawns a short task
+that writes them into the task group of :meth:`Connection._run`; a connection
+that no task group owns wakes the task that reads it, which writes what is
+queued before it reads again; with no such task, the frames go out with the
+application's next call on the connection.
 """
 
 from __future__ import annotations
@@ -172,6 +182,13 @@ class Connection(anyio.TypedAttributeProvider):
         self._message_lock = anyio.Lock(fast_acquire=True)
         self._write_lock = anyio.Lock(fast_acquire=True)
         self._pending_bytes = 0
+        # Broadcasting: the task group of _run while it runs, where frames
+        # queued by broadcast() get written; whether such a write is scheduled.
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._flush_scheduled = False
+        # The cancel scope of the read in progress; cancelling it makes the
+        # reading task look again at what it must do (write queued frames).
+        self._read_scope: anyio.CancelScope | None = None
         # Pings: payload -> (event set by the pong, time sent, latency box).
         self._pings: dict[bytes, tuple[anyio.Event, float, list[float]]] = {}
         self._keepalive_ping: bytes | None = None
@@ -654,15 +671,20 @@ class Connection(anyio.TypedAttributeProvider):
         """Read the network until the connection closes (an owned connection's task).
 
         When cancelled, it stops reading; tasks waiting on the connection,
-        such as :meth:`close`, take over.
+        such as :meth:`close`, take over. Its own task group runs the writes
+        of frames queued by :func:`~anywebsockets.broadcast`.
         """
-        task_status.started()
-        try:
-            await self._wait_until(self._is_closed)
-        except Exception as exc:  # a bug: log it, and fail the connection rather than the server
-            self.logger.error("connection crashed", exc_info=True)
-            self._set_cause(exc)
-            await self._abort()
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            task_status.started()
+            try:
+                await self._wait_until(self._is_closed)
+            except Exception as exc:  # a bug: log it, and fail the connection, not the server
+                self.logger.error("connection crashed", exc_info=True)
+                self._set_cause(exc)
+                await self._abort()
+            finally:
+                self._tg = None
 
     def _should_pause(self) -> bool:
         """Apply ``max_queue``: pause above the high mark, resume at the low mark."""
@@ -679,6 +701,9 @@ class Connection(anyio.TypedAttributeProvider):
         if self.protocol.state is State.CLOSED:
             await self._abort()
             return
+        if self._tg is None and self.protocol.writes:
+            # Frames queued by broadcast() on a connection no task group owns.
+            await self._flush_quietly()
         if self._should_pause():
             # The application notifies when it takes frames or starts closing.
             await self._changed.wait()
@@ -686,7 +711,7 @@ class Connection(anyio.TypedAttributeProvider):
         started = anyio.current_time()
         data: bytes | None = None
         try:
-            with anyio.move_on_after(self._timer_delay(started)):
+            with anyio.move_on_after(self._timer_delay(started)) as self._read_scope:
                 data = await self._stream.receive(_MAX_READ)
         except anyio.EndOfStream:
             data = b""
@@ -694,6 +719,7 @@ class Connection(anyio.TypedAttributeProvider):
             self._set_cause(exc)
             data = b""
         finally:
+            self._read_scope = None
             if self._ping_budget is not None:
                 self._ping_budget -= anyio.current_time() - started
         if data is None:
@@ -855,6 +881,62 @@ class Connection(anyio.TypedAttributeProvider):
             self._pending_bytes -= len(data)
         if scope.cancelled_caught:
             raise TimeoutError("no progress writing to the network within close_timeout")
+
+    # Internals: broadcasting.
+
+    def _outgoing_size(self) -> int:
+        """Bytes not handed to the network yet: being written, or queued in the engine."""
+        return self._pending_bytes + sum(len(chunk) for chunk in self.protocol.writes)
+
+    def _sending_fragments(self) -> bool:
+        """Tell whether a fragmented message is half sent: no other frame may go out now."""
+        return self.protocol._sending_fragments
+
+    def _send_nowait(self, opcode: Opcode, payload: bytes, encoded: bytes | None) -> None:
+        """Queue a whole message without waiting, and make sure it gets written.
+
+        The caller checked that the connection is open and not in the middle
+        of a fragmented message.
+
+        Args:
+            opcode: TEXT or BINARY.
+            payload: the message, as bytes (UTF-8 for text).
+            encoded: the frame already serialized for this connection, shared
+                with other connections, or ``None`` to let the engine encode it.
+        """
+        if encoded is None:
+            if opcode is Opcode.TEXT:
+                self.protocol.send_text(payload)
+            else:
+                self.protocol.send_binary(payload)
+        else:
+            if self.protocol.debug:
+                self.logger.debug("> %s", Frame(opcode, payload))
+            self.protocol.writes.append(encoded)
+        self._start_writing()
+
+    def _start_writing(self) -> None:
+        """See that the frames queued in the engine get written, without waiting."""
+        if self._write_lock.locked():
+            return  # the task holding the lock writes everything queued
+        if self._tg is not None:
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._tg.start_soon(self._background_flush)
+            return
+        if self._read_scope is not None:
+            self._read_scope.cancel()  # the reader writes before it reads again
+        self._notify()  # so does a reader paused by max_queue
+
+    async def _background_flush(self) -> None:
+        """Write what the engine queued, in the task group of :meth:`_run`."""
+        self._flush_scheduled = False
+        try:
+            await self._flush_quietly()
+        except Exception as exc:  # a bug: fail the connection, not its owner
+            self.logger.error("connection crashed", exc_info=True)
+            self._set_cause(exc)
+            await self._abort()
 
     async def _abort(self) -> None:
         """Close the stream at once and mark the connection closed."""
