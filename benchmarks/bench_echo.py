@@ -121,14 +121,17 @@ def fmt(us: float) -> str:
 
 
 def print_table(
-    results: dict[tuple[str, str], dict[str, list[float]]], libs: list[str], scenarios: list[str]
+    results: dict[tuple[str, str], dict[str, list[float]]],
+    libs: list[str],
+    scenarios: list[str],
+    sides: list[str],
 ) -> None:
     medians = {
         key: {s: (statistics.median(v) * 1e6 if v else None) for s, v in cell.items()}
         for key, cell in results.items()
     }
     width = max(len(s) for s in scenarios) + 2
-    for side in ("server", "client"):
+    for side in sides:
         print(f"\n{side} side: CPU us per operation of the tested side; x = ratio to {REFERENCE}")
         print(f"{'':<20}" + "".join(f"{s:>{max(width, 16)}}" for s in scenarios))
         ref = medians.get((REFERENCE, side), {})
@@ -210,7 +213,7 @@ def main() -> None:
             f"round {r + 1}/{args.rounds} done ({time.perf_counter() - start:.0f} s)",
             file=sys.stderr,
         )
-    print_table(results, libs, scenarios)
+    print_table(results, libs, scenarios, sides)
     print(f"\n({time.perf_counter() - start:.0f} s)")
 
 

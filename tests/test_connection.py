@@ -559,6 +559,17 @@ async def test_send_unsupported_types(owned: bool) -> None:
 
 
 @OWNERSHIP
+async def test_send_text_that_cannot_be_encoded(owned: bool) -> None:
+    """A lone surrogate is not UTF-8: nothing is sent and the connection stays usable."""
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(echo) as (_, uri), client(uri, owned) as ws:
+            with pytest.raises(UnicodeEncodeError):
+                await ws.send("\ud800")
+            await ws.send("still open")
+            assert await ws.recv() == "still open"
+
+
+@OWNERSHIP
 @pytest.mark.parametrize("make", [list, lambda items: fragments(*items)], ids=["sync", "async"])
 async def test_send_mixed_fragments(owned: bool, make: Callable[[list[Any]], Any]) -> None:
     recorder = Recorder()

@@ -59,7 +59,7 @@ from typing import Any, Literal, overload
 
 import anyio
 from anyio.abc import ByteStream, SocketAttribute
-from anyio.lowlevel import checkpoint
+from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 
 from .exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from .protocol import (
@@ -182,6 +182,13 @@ class Connection(anyio.TypedAttributeProvider):
         self._message_lock = anyio.Lock(fast_acquire=True)
         self._write_lock = anyio.Lock(fast_acquire=True)
         self._pending_bytes = 0
+        # Whether a send() on the stream always yields to the event loop, as
+        # anyio's own socket streams do on both backends (a cancellation check,
+        # then the write, then a shielded checkpoint or a wait until writable),
+        # so that it can stand for the checkpoint of a public call.
+        self._send_yields = isinstance(stream, anyio.abc.SocketStream) and type(
+            stream
+        ).__module__ in ("anyio._backends._asyncio", "anyio._backends._trio")
         # Broadcasting: the task group of _run while it runs, where frames
         # queued by broadcast() get written; whether such a write is scheduled.
         self._tg: anyio.abc.TaskGroup | None = None
@@ -276,7 +283,11 @@ class Connection(anyio.TypedAttributeProvider):
             raise ConcurrencyError("another task is receiving from this connection")
         self._receiving = True
         try:
-            await checkpoint()
+            if self._frames or self._stream_closed or not self._reading:
+                await checkpoint()
+            # Else no frame is queued and another task reads the network:
+            # _wait_until waits for that task's news at once, a wait that
+            # always yields and can be cancelled: this call's checkpoint.
             await self._wait_until(self._collect_message)
             if not self._message_complete:
                 raise self._closed_exc()
@@ -418,6 +429,29 @@ class Connection(anyio.TypedAttributeProvider):
             message cancelled between fragments cannot be finished: the
             connection is then closed with 1011.
         """
+        if (
+            self._send_yields
+            and isinstance(message, str | bytes | bytearray | memoryview)
+            and self.protocol.state is State.OPEN
+            and not self._message_lock.locked()
+            and not self._write_lock.locked()
+        ):
+            # Fast path: nothing else is being sent, so the frame is written at
+            # once, with no lock to wait for. The cancellation check happens
+            # here, before anything is handed to the engine, and the stream's
+            # send() always yields once (see _send_yields): one checkpoint.
+            await checkpoint_if_cancelled()
+            if isinstance(message, str):
+                try:
+                    message = message.encode()
+                except UnicodeEncodeError:
+                    await checkpoint()
+                    raise
+                text = True if text is None else text
+            # No other fragmented message can be in progress: the message
+            # lock is free, and this whole frame does not need it.
+            await self._send_frame(message, text, fin=True, first=True)
+            return
         await checkpoint()
         if isinstance(message, str | bytes | bytearray | memoryview):
             async with self._message_lock:
@@ -710,9 +744,15 @@ class Connection(anyio.TypedAttributeProvider):
             return
         started = anyio.current_time()
         data: bytes | None = None
+        delay = self._timer_delay(started)
         try:
-            with anyio.move_on_after(self._timer_delay(started)) as self._read_scope:
+            if delay == math.inf and self._tg is not None:
+                # No timer to run and no one to wake this reader up
+                # (_start_writing spawns a task instead): no cancel scope.
                 data = await self._stream.receive(_MAX_READ)
+            else:
+                with anyio.move_on_after(delay) as self._read_scope:
+                    data = await self._stream.receive(_MAX_READ)
         except anyio.EndOfStream:
             data = b""
         except _NETWORK_ERRORS as exc:
@@ -863,14 +903,22 @@ class Connection(anyio.TypedAttributeProvider):
         peer that keeps reading is not mistaken for a dead one. An empty chunk
         from the engine half-closes the stream.
         """
-        data = b"".join(writes)
-        self._pending_bytes += len(data)
+        data = writes[0] if len(writes) == 1 else b"".join(writes)
+        size = len(data)
+        self._pending_bytes += size
         try:
-            with anyio.CancelScope(shield=True) as scope:
-                for start in range(0, len(data), _MAX_WRITE):
-                    scope.deadline = anyio.current_time() + self._close_timeout()
-                    piece = data if len(data) <= _MAX_WRITE else data[start : start + _MAX_WRITE]
-                    await self._stream.send(piece)
+            # The deadline is set when the scope is created: setting it again
+            # costs a timer reschedule, so only pieces after the first do.
+            timeout = self._close_timeout()
+            with anyio.CancelScope(shield=True, deadline=anyio.current_time() + timeout) as scope:
+                if size <= _MAX_WRITE:
+                    if size:
+                        await self._stream.send(data)
+                else:
+                    for start in range(0, size, _MAX_WRITE):
+                        if start:
+                            scope.deadline = anyio.current_time() + timeout
+                        await self._stream.send(data[start : start + _MAX_WRITE])
                 if SEND_EOF in writes:  # the engine queues nothing after it
                     scope.deadline = anyio.current_time() + self._close_timeout()
                     try:
@@ -878,7 +926,7 @@ class Connection(anyio.TypedAttributeProvider):
                     except Exception:  # TLS cannot half-close, for one: close it all
                         await self._abort()
         finally:
-            self._pending_bytes -= len(data)
+            self._pending_bytes -= size
         if scope.cancelled_caught:
             raise TimeoutError("no progress writing to the network within close_timeout")
 
