@@ -22,7 +22,6 @@ from typing import Any
 
 import anyio
 import pytest
-import trustme
 from anyio.abc import ByteStream, SocketAttribute
 from anyio.streams.tls import TLSAttribute
 
@@ -227,15 +226,6 @@ class Recorder:
         assert self.connection is not None
         await self.connection.wait_closed()
         return self.connection.close_code, self.connection.close_reason
-
-
-def make_tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
-    return server_context, client_context
 
 
 # Receiving.
@@ -720,8 +710,10 @@ async def test_attributes(owned: bool) -> None:
 
 
 @OWNERSHIP
-async def test_tls_attributes(owned: bool) -> None:
-    server_context, client_context = make_tls()
+async def test_tls_attributes(
+    owned: bool, server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    server_context, client_context = server_ssl, client_ssl
     recorder = Recorder()
     with anyio.fail_after(TIMEOUT):
         async with running_server(recorder, ssl=server_context) as (server, uri):

@@ -21,7 +21,6 @@ from typing import Any
 
 import anyio
 import pytest
-import trustme
 from anyio.abc import ByteStream, SocketAttribute, TaskStatus
 from anyio.lowlevel import checkpoint
 
@@ -126,25 +125,6 @@ async def client_until_closed(
 
 def messages(caplog: pytest.LogCaptureFixture, name: str = "anywebsockets.server") -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == name]
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def server_ssl(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    return context
-
-
-@pytest.fixture(scope="module")
-def client_ssl(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    ca.configure_trust(context)
-    return context
 
 
 # Running a server: async with, serve_forever, task groups.
