@@ -23,6 +23,7 @@ from .protocol import (
     ClientProtocol,
     Response,
     State,
+    WebSocketURI,
     enable_client_permessage_deflate,
     parse_uri,
 )
@@ -262,15 +263,14 @@ class connect:
         self._tg: TaskGroup | None = None
         self._connection: ClientConnection | None = None
 
-    async def _open_stream(self) -> ByteStream:
-        """Open the TCP (or Unix) connection, and TLS for ``wss://``.
+    async def _open_stream(self, wsuri: WebSocketURI) -> ByteStream:
+        """Open the TCP (or Unix) connection to ``wsuri``, and TLS for ``wss://``.
 
         Raises:
             OSError: the connection failed; ``ssl.SSLError`` for TLS.
         """
         if self._stream is not None:
             return self._stream
-        wsuri = self._wsuri
         stream: ByteStream
         if self._unix_path is not None:
             stream = await anyio.connect_unix(self._unix_path)
@@ -294,7 +294,7 @@ class connect:
         """Open the connection: stream, TLS, opening handshake, within ``open_timeout``."""
         open_timeout = math.inf if self._open_timeout is None else self._open_timeout
         with anyio.fail_after(open_timeout):
-            stream = await self._open_stream()
+            stream = await self._open_stream(self._wsuri)
             try:
                 protocol = ClientProtocol(
                     self._wsuri,
