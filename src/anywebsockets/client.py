@@ -15,7 +15,7 @@ import anyio
 from anyio.abc import ByteStream, TaskGroup
 from anyio.streams.tls import TLSStream
 
-from ._backends import Cleanup, cleanup_scheduler
+from ._backends import Cleanup, cleanup_scheduler, connect_tcp, connect_unix
 from .connection import _NETWORK_ERRORS, Connection
 from .exceptions import InvalidMessage, InvalidStatus
 from .protocol import (
@@ -273,12 +273,12 @@ class connect:
             return self._stream
         stream: ByteStream
         if self._unix_path is not None:
-            stream = await anyio.connect_unix(self._unix_path)
+            stream = await connect_unix(self._unix_path)
         else:
             host = self._host or wsuri.host
             port = self._port or wsuri.port
             try:
-                stream = await anyio.connect_tcp(host, port)
+                stream = await connect_tcp(host, port)
             except OSError as exc:
                 error = _connect_error(exc)
                 if error is exc:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable
 
-__all__ = ["Cleanup", "cleanup_scheduler"]
+import anyio
+from anyio.abc import ByteStream
+
+__all__ = ["Cleanup", "cleanup_scheduler", "connect_tcp", "connect_unix"]
 
 Cleanup = Callable[[Callable[[], Awaitable[None]]], None]
 """Runs an async function later on the event loop it was made for, from any context."""
@@ -32,3 +35,22 @@ def cleanup_scheduler() -> Cleanup:
     from ._asyncio import cleanup_scheduler as asyncio_scheduler
 
     return asyncio_scheduler()
+
+
+async def connect_tcp(host: str, port: int) -> ByteStream:
+    """Open a TCP connection to ``host``:``port`` with the running backend's best stream.
+
+    Raises:
+        OSError: the connection failed (anyio's "All connection attempts
+            failed" when several addresses were tried).
+    """
+    return await anyio.connect_tcp(host, port)
+
+
+async def connect_unix(path: str) -> ByteStream:
+    """Open a Unix socket connection to ``path`` with the running backend's best stream.
+
+    Raises:
+        OSError: the connection failed.
+    """
+    return await anyio.connect_unix(path)
