@@ -7,6 +7,7 @@ import math
 import os
 import random
 import ssl as ssl_module
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from types import TracebackType
 from typing import Any
@@ -17,7 +18,7 @@ from anyio.streams.tls import TLSStream
 
 from ._backends import Cleanup, cleanup_scheduler, connect_tcp, connect_unix
 from .connection import _NETWORK_ERRORS, Connection
-from .exceptions import InvalidMessage, InvalidStatus
+from .exceptions import InvalidMessage, InvalidStatus, SecurityError
 from .protocol import (
     ClientExtensionFactory,
     ClientProtocol,
@@ -27,7 +28,7 @@ from .protocol import (
     enable_client_permessage_deflate,
     parse_uri,
 )
-from .protocol.headers import HeadersLike
+from .protocol.headers import Headers, HeadersLike
 from .protocol.http11 import USER_AGENT
 
 __all__ = ["ClientConnection", "backoff", "connect", "process_exception", "unix_connect"]
@@ -81,6 +82,21 @@ class ClientConnection(Connection):
         await self._flush_quietly()
         if protocol.state is State.CLOSED:
             await self._abort()
+
+
+_REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+def _redirect_location(response: Response) -> str | None:
+    """Return the ``Location`` of a redirect response, ``None`` if it is not one.
+
+    A redirect without a ``Location``, or with several, is not followed.
+    """
+    if response.status_code not in _REDIRECT_STATUSES:
+        return None
+    locations = response.headers.get_all("Location")
+    return locations[0] if len(locations) == 1 else None
 
 
 def _compression_extensions(
@@ -155,8 +171,8 @@ class connect:
         compression: ``"deflate"`` offers permessage-deflate; ``None`` does not.
         additional_headers: headers added to the handshake request.
         user_agent_header: the ``User-Agent`` header; ``None`` sends none.
-        open_timeout: seconds for the whole opening (TCP, TLS, handshake);
-            ``None`` waits forever.
+        open_timeout: seconds for the whole opening (TCP, proxy, TLS,
+            redirects, handshake); ``None`` waits forever.
         ping_interval: seconds between keepalive pings; ``None`` disables them.
         ping_timeout: seconds to wait for the peer after a keepalive ping.
         close_timeout: seconds for the closing handshake.
@@ -179,8 +195,17 @@ class connect:
         reconnect_delays: for ``async for``: a function returning an
             iterator of delays in seconds between attempts; :func:`backoff`
             by default.
+    Redirects (300, 301, 302, 303, 307 and 308 with a ``Location``) are
+    followed, at most 10 times (``ANYWEBSOCKETS_MAX_REDIRECTS``), each
+    ``Location`` resolved against the URI that answered it. A redirect from
+    ``wss://`` to ``ws://`` is refused; when the scheme, host or port
+    changes, ``Authorization``, ``Cookie`` and ``Proxy-Authorization`` are
+    dropped from ``additional_headers``. Each opening starts again from
+    ``uri``: a redirect is not remembered for the next reconnection.
+
     Raises:
-        InvalidURI: ``uri`` is not a valid WebSocket URI (when called).
+        InvalidURI: ``uri`` is not a valid WebSocket URI (when called), or a
+            redirect's ``Location`` is not one.
         ValueError: ``compression`` is unknown, or ``ssl`` is given for a
             ``ws://`` URI (when called).
         InvalidHandshake: the server refused the connection (``InvalidStatus``
@@ -193,6 +218,10 @@ class connect:
         ssl.SSLError: the TLS handshake failed;
             ``ssl.SSLCertVerificationError`` when the certificate did not verify.
         TimeoutError: the opening took longer than ``open_timeout``.
+        SecurityError: a redirect from ``wss://`` to ``ws://``, or too many
+            redirects.
+        ValueError: a redirect that cannot be followed: with ``stream=``, or
+            to another origin over a Unix socket or with ``host``/``port``.
     Cancellation:
         Opening (``await`` or entering ``async with``) is a checkpoint; a
         cancellation then drops the half-open connection at once. Leaving
@@ -291,29 +320,103 @@ class connect:
         return stream
 
     async def _open(self) -> ClientConnection:
-        """Open the connection: stream, TLS, opening handshake, within ``open_timeout``."""
+        """Open the connection within ``open_timeout``, following redirects.
+
+        Each call starts from the URI given to :func:`connect`.
+
+        Raises:
+            TimeoutError: ``open_timeout`` expired.
+            SecurityError: a redirect from ``wss://`` to ``ws://``, or more
+                than ``ANYWEBSOCKETS_MAX_REDIRECTS`` (10) redirects.
+            ValueError: a redirect that cannot be followed with ``stream=``,
+                a Unix socket or an explicit ``host``/``port``.
+        """
         open_timeout = math.inf if self._open_timeout is None else self._open_timeout
-        with anyio.fail_after(open_timeout):
-            stream = await self._open_stream(self._wsuri)
-            try:
-                protocol = ClientProtocol(
-                    self._wsuri,
-                    origin=self._origin,
-                    extensions=self._extensions,
-                    subprotocols=self._subprotocols,
-                    max_size=self._max_size,
-                    logger=self._logger,
-                )
-                connection = self._create_connection(protocol, stream, **self._options)
-            except BaseException:
-                await anyio.aclose_forcefully(stream)
+        max_redirects = int(os.environ.get("ANYWEBSOCKETS_MAX_REDIRECTS", "10"))
+        uri, wsuri, headers = self.uri, self._wsuri, self._additional_headers
+        try:
+            with anyio.fail_after(open_timeout):
+                for _ in range(max_redirects + 1):
+                    try:
+                        return await self._open_once(wsuri, headers)
+                    except InvalidStatus as exc:
+                        location = _redirect_location(exc.response)
+                        if location is None:
+                            raise
+                        new_uri = urllib.parse.urljoin(uri, location)
+                        new_wsuri = parse_uri(new_uri)
+                        headers = self._check_redirect(wsuri, new_uri, new_wsuri, headers)
+                        self._logger.info(
+                            "redirected to %s (HTTP %d)", new_uri, exc.response.status_code
+                        )
+                        uri, wsuri = new_uri, new_wsuri
+                raise SecurityError(f"more than {max_redirects} redirects")
+        except TimeoutError as exc:
+            if exc.args:
                 raise
-            try:
-                await connection._handshake(self._additional_headers, self._user_agent_header)
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await connection._abort()
-                raise
+            raise TimeoutError("timed out during the opening handshake") from None
+
+    def _check_redirect(
+        self,
+        wsuri: WebSocketURI,
+        new_uri: str,
+        new_wsuri: WebSocketURI,
+        headers: HeadersLike | None,
+    ) -> HeadersLike | None:
+        """Refuse a redirect that cannot be followed; return the headers to send next.
+
+        Raises:
+            SecurityError: the redirect goes from ``wss://`` to ``ws://``.
+            ValueError: the connection runs over ``stream=``, or goes
+                cross-origin over a Unix socket or an explicit ``host``/``port``.
+        """
+        if self._stream is not None:
+            raise ValueError(f"cannot follow a redirect to {new_uri} over the given stream")
+        if wsuri.secure and not new_wsuri.secure:
+            raise SecurityError(f"refused a redirect from wss:// to {new_uri}")
+        if (wsuri.secure, wsuri.host, wsuri.port) == (
+            new_wsuri.secure,
+            new_wsuri.host,
+            new_wsuri.port,
+        ):
+            return headers
+        if self._unix_path is not None:
+            raise ValueError(f"cannot follow a redirect to {new_uri} over a Unix socket")
+        if self._host is not None or self._port is not None:
+            raise ValueError(f"cannot follow a redirect to {new_uri} with host= or port= set")
+        if headers is None:
+            return None
+        # Credentials for one origin must not reach another.
+        return Headers(
+            (name, value)
+            for name, value in Headers(headers).raw_items()
+            if name.lower() not in _CREDENTIAL_HEADERS
+        )
+
+    async def _open_once(
+        self, wsuri: WebSocketURI, additional_headers: HeadersLike | None
+    ) -> ClientConnection:
+        """Open the stream to ``wsuri`` and run the opening handshake over it."""
+        stream = await self._open_stream(wsuri)
+        try:
+            protocol = ClientProtocol(
+                wsuri,
+                origin=self._origin,
+                extensions=self._extensions,
+                subprotocols=self._subprotocols,
+                max_size=self._max_size,
+                logger=self._logger,
+            )
+            connection = self._create_connection(protocol, stream, **self._options)
+        except BaseException:
+            await anyio.aclose_forcefully(stream)
+            raise
+        try:
+            await connection._handshake(additional_headers, self._user_agent_header)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await connection._abort()
+            raise
         return connection
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
