@@ -251,6 +251,61 @@ def test_max_size_none_disables_the_limit() -> None:
     assert len(protocol.events_received()) == 1
 
 
+def test_fragment_limit_fails_a_long_frame_before_its_payload() -> None:
+    """A ``(message, fragment)`` pair: each frame is held to the fragment limit."""
+    protocol = Protocol(Side.SERVER, max_size=(1000, 100))
+    assert (protocol.max_size, protocol.max_fragment_size) == (1000, 100)
+    protocol.receive_data(wire(OP_BINARY, bytes(101))[:8])
+    close = sent_close(protocol)
+    assert close is not None and close.code == 1009
+    assert close.reason == "frame of 101 bytes exceeds limit of 100 bytes"
+
+
+def test_fragment_limit_allows_long_messages_in_short_frames() -> None:
+    protocol = Protocol(Side.SERVER, max_size=(None, 100))
+    frames = [wire(OP_TEXT, b"a" * 100, fin=False)]
+    frames += [wire(OP_CONT, b"a" * 100, fin=False)] * 50
+    frames += [wire(OP_CONT, b"a" * 100)]
+    protocol.receive_data(b"".join(frames))
+    assert len(protocol.events_received()) == 52
+    assert protocol.data_to_send() == []
+
+
+def test_message_limit_still_applies_with_a_fragment_limit() -> None:
+    protocol = Protocol(Side.SERVER, max_size=(150, 100))
+    protocol.receive_data(wire(OP_BINARY, bytes(100), fin=False))
+    protocol.receive_data(wire(OP_CONT, bytes(60))[:8])
+    close = sent_close(protocol)
+    assert close is not None and close.code == 1009
+    assert close.reason == "60 bytes after 100 bytes exceeds limit of 150 bytes"
+
+
+def test_message_limit_none_in_a_pair() -> None:
+    protocol = Protocol(Side.SERVER, max_size=(None, None))
+    protocol.receive_data(wire(OP_BINARY, bytes(70000)))
+    assert len(protocol.events_received()) == 1
+
+
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [
+        ((1000, 100), "frame exceeds limit of 100 bytes"),
+        ((None, 100), "frame exceeds limit of 100 bytes"),
+        ((150, 1000), "frame exceeds limit of 150 bytes"),
+    ],
+)
+def test_fragment_limit_applies_after_decompression(
+    limits: tuple[int | None, int], reason: str
+) -> None:
+    protocol = Protocol(Side.SERVER, max_size=limits)
+    protocol.extensions = [deflate_extension()]
+    protocol.receive_data(wire(OP_BINARY, compress(bytes(200)), rsv1=True))
+    assert protocol.events_received() == []
+    close = sent_close(protocol)
+    assert close is not None and close.code == 1009
+    assert close.reason == reason
+
+
 def deflate_extension() -> PerMessageDeflate:
     return PerMessageDeflate(False, False, 15, 15)
 
@@ -657,6 +712,14 @@ def test_uncompressed_frame_on_compressed_connection_respects_max_size() -> None
     assert protocol.events_received() == []
     close = sent_close(protocol)
     assert close is not None and close.code == 1009
+
+
+def test_uncompressed_frame_on_compressed_connection_respects_fragment_limit() -> None:
+    protocol = Protocol(Side.SERVER, max_size=(1000, 100))
+    protocol.extensions = [deflate_extension()]
+    protocol.receive_data(wire(OP_BINARY, bytes(101)))
+    assert protocol.events_received() == []
+    assert sent_close(protocol) == Close(1009, "frame of 101 bytes exceeds limit of 100 bytes")
 
 
 @pytest.mark.parametrize("mem_level", range(1, 10))

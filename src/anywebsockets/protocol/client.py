@@ -29,7 +29,7 @@ from .headers import (
     validate_subprotocols,
 )
 from .http11 import Request, Response
-from .protocol import Protocol, Side, State
+from .protocol import MaxSize, Protocol, Side, State
 from .uri import WebSocketURI
 from .utils import accept_key, generate_key
 
@@ -53,7 +53,8 @@ class ClientProtocol(Protocol):
         subprotocols: subprotocols to offer, in order of preference.
         state: :attr:`State.CONNECTING`, or :attr:`State.OPEN` to skip the
             opening handshake.
-        max_size: the largest incoming message, after decompression.
+        max_size: the largest incoming message, after decompression, or a
+            ``(message, fragment)`` pair of limits.
         logger: where to log.
     Raises:
         TypeError: ``subprotocols`` is a string rather than a list.
@@ -68,7 +69,7 @@ class ClientProtocol(Protocol):
         extensions: Sequence[ClientExtensionFactory] | None = None,
         subprotocols: Sequence[str] | None = None,
         state: State = State.CONNECTING,
-        max_size: int | None = 2**20,
+        max_size: MaxSize = 2**20,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     ) -> None:
         super().__init__(Side.CLIENT, state=state, max_size=max_size, logger=logger)

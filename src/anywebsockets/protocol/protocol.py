@@ -68,6 +68,9 @@ class State(enum.IntEnum):
 
 
 Event = Request | Response | Frame
+
+MaxSize = int | tuple[int | None, int | None] | None
+"""``max_size``: a message limit, or a ``(message, fragment)`` pair of limits."""
 """What :meth:`Protocol.events_received` returns."""
 
 SEND_EOF = b""
@@ -108,7 +111,9 @@ class Protocol:
         state: the initial state; :attr:`State.OPEN` skips the opening handshake
             (for a connection whose handshake happened elsewhere).
         max_size: the largest incoming message, in bytes, after decompression;
-            ``None`` disables the limit.
+            ``None`` disables the limit. A ``(message, fragment)`` pair also
+            limits each frame of a message (either may be ``None``), for
+            peers that send long messages in short fragments.
         logger: where to log; by default ``anywebsockets.client`` or
             ``anywebsockets.server``.
     """
@@ -118,7 +123,7 @@ class Protocol:
         side: Side,
         *,
         state: State = State.OPEN,
-        max_size: int | None = 2**20,
+        max_size: MaxSize = 2**20,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     ) -> None:
         self.id = uuid.uuid4()
@@ -130,7 +135,11 @@ class Protocol:
         self.debug = logger.isEnabledFor(logging.DEBUG)
         self.side = side
         self.state = state
-        self.max_size = max_size
+        if isinstance(max_size, tuple):
+            self.max_size, self.max_fragment_size = max_size
+        else:
+            self.max_size, self.max_fragment_size = max_size, None
+        """The largest message, and the largest frame, accepted (``None``: no limit)."""
 
         self.extensions: list[Extension] = []
         """Extensions negotiated in the opening handshake."""
@@ -409,11 +418,19 @@ class Protocol:
                 if self.state is State.OPEN and self._buffer:
                     self._receive_frames()
 
+    def _budget(self) -> int | None:
+        """The largest payload the next data frame may carry once decoded."""
+        fragment = self.max_fragment_size
+        if self.max_size is None:
+            return fragment
+        budget = self.max_size - (self._message_size or 0)
+        return budget if fragment is None else min(budget, fragment)
+
     def _frame_limit(self) -> int | None:
         """The largest payload the next data frame may carry on the wire."""
-        if self.max_size is None:
+        budget = self._budget()
+        if budget is None:
             return None
-        budget = self.max_size - (self._message_size or 0)
         return _deflate_bound(budget) if self.extensions else budget
 
     def _receive_frames(self) -> None:
@@ -434,15 +451,24 @@ class Protocol:
             self.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
         except PayloadTooBig as exc:
             if exc.current_size is None:
-                # Raised against what was left of the budget: report the whole limit.
-                exc.set_current_size(self._message_size or 0)
-                exc.max_size = self.max_size
+                self._explain(exc)
             self.fail(CloseCode.MESSAGE_TOO_BIG, str(exc))
         except Exception as exc:
             self.logger.error("unexpected error while parsing frames", exc_info=True)
             self.fail(CloseCode.INTERNAL_ERROR, type(exc).__name__)
         if not self._discarding:
             del buffer[:pos]
+
+    def _explain(self, exc: PayloadTooBig) -> None:
+        """Name the limit a frame broke: its own, or what was left of the message's."""
+        fragment = self.max_fragment_size
+        if fragment is not None and (
+            self.max_size is None or fragment < self.max_size - (self._message_size or 0)
+        ):
+            exc.max_size = fragment
+        else:
+            exc.set_current_size(self._message_size or 0)
+            exc.max_size = self.max_size
 
     def _receive_frame(self, frame: Frame) -> None:
         """Check one frame, decode it through the extensions, and act on it."""
@@ -458,7 +484,7 @@ class Protocol:
             raise ProtocolError("unexpected continuation frame")
 
         if self.extensions:
-            budget = None if self.max_size is None else self.max_size - (self._message_size or 0)
+            budget = self._budget()
             for extension in reversed(self.extensions):
                 frame = extension.decode(frame, max_size=budget)
         frame.check()
@@ -477,9 +503,12 @@ class Protocol:
     def _receive_data_frame(self, frame: Frame) -> None:
         """Enforce ``max_size`` and UTF-8 validity on a data frame."""
         assert self._message_size is not None
-        size = self._message_size + len(frame.data)
+        length = len(frame.data)
+        size = self._message_size + length
+        if self.max_fragment_size is not None and length > self.max_fragment_size:
+            raise PayloadTooBig(length, self.max_fragment_size)
         if self.max_size is not None and size > self.max_size:
-            raise PayloadTooBig(len(frame.data), self.max_size, self._message_size)
+            raise PayloadTooBig(length, self.max_size, self._message_size)
         if self._decoder is not None:
             # Fragmented text: fail on the first invalid sequence, not at the end.
             self._decoder.decode(frame.data, frame.fin)

@@ -36,7 +36,7 @@ from .headers import (
     validate_subprotocols,
 )
 from .http11 import Request, Response
-from .protocol import Protocol, Side, State
+from .protocol import MaxSize, Protocol, Side, State
 from .utils import accept_key
 
 __all__ = ["ServerProtocol", "http_status_for"]
@@ -88,7 +88,8 @@ class ServerProtocol(Protocol):
             called as ``select_subprotocol(protocol, offered)``.
         state: :attr:`State.CONNECTING`, or :attr:`State.OPEN` to skip the
             opening handshake.
-        max_size: the largest incoming message, after decompression.
+        max_size: the largest incoming message, after decompression, or a
+            ``(message, fragment)`` pair of limits.
         logger: where to log.
     Raises:
         TypeError: ``subprotocols`` is a string rather than a list.
@@ -103,7 +104,7 @@ class ServerProtocol(Protocol):
         subprotocols: Sequence[str] | None = None,
         select_subprotocol: SelectSubprotocol | None = None,
         state: State = State.CONNECTING,
-        max_size: int | None = 2**20,
+        max_size: MaxSize = 2**20,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     ) -> None:
         super().__init__(Side.SERVER, state=state, max_size=max_size, logger=logger)
