@@ -21,7 +21,7 @@ import pytest
 import trustme
 from anyio.abc import ByteStream, SocketAttribute
 from anyio.streams.buffered import BufferedByteReceiveStream
-from anyio.streams.tls import TLSAttribute
+from anyio.streams.tls import TLSAttribute, TLSStream
 
 from anywebsockets import (
     ClientConnection,
@@ -45,6 +45,7 @@ from anywebsockets.protocol.utils import accept_key
 
 from .utils import (
     TIMEOUT,
+    echo,
     frame,
     memory_stream_pair,
     raw_listener,
@@ -837,6 +838,38 @@ async def test_stream_tcp_connected_by_the_caller() -> None:
                 assert ws.remote_address == ("127.0.0.1", port)
             assert seen[0].request is not None
             assert seen[0].request.headers["Host"] == "ws.example:8080"
+
+
+async def test_stream_with_wss_runs_tls_over_it(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(echo, ssl=server_ssl) as (_, uri):
+            port = int(uri.rsplit(":", 1)[1].strip("/"))
+            stream = await anyio.connect_tcp("127.0.0.1", port)
+            async with connect(f"wss://localhost:{port}/", stream=stream, ssl=client_ssl) as ws:
+                await ws.send("secret")
+                assert await ws.recv() == "secret"
+                assert ws.extra(TLSAttribute.ssl_object).server_hostname == "localhost"
+            # Without the CA, the certificate does not verify: TLS really ran.
+            stream = await anyio.connect_tcp("127.0.0.1", port)
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await connect(uri, stream=stream)
+
+
+async def test_stream_already_running_tls_is_used_as_it_is(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(echo, ssl=server_ssl) as (_, uri):
+            port = int(uri.rsplit(":", 1)[1].strip("/"))
+            tcp = await anyio.connect_tcp("127.0.0.1", port)
+            stream = await TLSStream.wrap(
+                tcp, hostname="localhost", ssl_context=client_ssl, standard_compatible=False
+            )
+            async with connect(f"wss://localhost:{port}/", stream=stream) as ws:
+                await ws.send("once")
+                assert await ws.recv() == "once"
 
 
 async def test_host_and_port() -> None:

@@ -100,8 +100,7 @@ async def test_exception_in_body_propagates_unchanged() -> None:
                     await ws.recv()
                     raise error
             assert raised.value is error
-            codes = await recorder.wait_for(1)
-            assert len(codes) == 1
+            assert await recorder.wait_for(1) == [1011]
 
 
 async def test_exception_inside_async_with_ws_closes_with_1011() -> None:
@@ -116,6 +115,50 @@ async def test_exception_inside_async_with_ws_closes_with_1011() -> None:
             assert await recorder.wait_for(1) == [1011]
 
 
+async def test_exception_from_a_called_function_closes_with_1011() -> None:
+    recorder = Recorder()
+
+    def check(message: Any) -> None:
+        raise LookupError(message)
+
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(recorder) as (_, uri):
+            try:
+                async for ws in connect(uri):
+                    check(await ws.recv())
+            except LookupError:
+                pass
+            assert await recorder.wait_for(1) == [1011]
+
+
+async def test_normal_exits_after_a_caught_exception_close_with_1000() -> None:
+    """The exit code depends on how the loop is left, not on earlier exceptions."""
+    recorder = Recorder()
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(recorder) as (_, uri):
+            count = 0
+            async for ws in connect(uri):
+                try:
+                    raise ValueError(await ws.recv())
+                except ValueError:
+                    count += 1
+                if count == 2:
+                    break
+            assert await recorder.wait_for(2) == [1000, 1000]
+
+
+async def test_timeout_around_the_loop_closes_with_1011() -> None:
+    recorder = Recorder()
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(recorder) as (_, uri):
+            with pytest.raises(TimeoutError):
+                with anyio.fail_after(0.2):
+                    async for ws in connect(uri):
+                        await ws.recv()
+                        await ws.wait_closed()
+            assert await recorder.wait_for(1) == [1011]
+
+
 async def test_outer_cancellation_leaves_nothing_behind() -> None:
     recorder = Recorder()
     with anyio.fail_after(TIMEOUT):
@@ -125,8 +168,7 @@ async def test_outer_cancellation_leaves_nothing_behind() -> None:
                     await ws.recv()
                     await anyio.sleep_forever()
             assert scope.cancelled_caught
-            codes = await recorder.wait_for(1)
-            assert len(codes) == 1
+            assert await recorder.wait_for(1) == [1011]
 
 
 async def test_cancellation_from_another_task() -> None:
@@ -145,7 +187,7 @@ async def test_cancellation_from_another_task() -> None:
                 tg.start_soon(consume)
                 await got_one.wait()
                 tg.cancel_scope.cancel()
-            assert len(await recorder.wait_for(1)) == 1
+            assert await recorder.wait_for(1) == [1011]
 
 
 async def test_server_closing_the_connection_moves_to_the_next() -> None:

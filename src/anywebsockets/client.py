@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import dis
+import functools
 import logging
 import math
 import os
 import random
 import ssl as ssl_module
+import sys
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
-from types import TracebackType
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
+from types import CodeType, TracebackType
 from typing import Any
 
 import anyio
 from anyio.abc import ByteStream, TaskGroup
-from anyio.streams.tls import TLSStream
+from anyio.streams.tls import TLSAttribute, TLSStream
 
 from ._backends import Cleanup, cleanup_scheduler, connect_tcp, connect_unix
+from ._proxy import open_http_tunnel, open_socks_tunnel, resolve_proxy
 from .connection import _NETWORK_ERRORS, Connection
 from .exceptions import InvalidMessage, InvalidStatus, SecurityError
 from .protocol import (
@@ -30,6 +34,7 @@ from .protocol import (
 )
 from .protocol.headers import Headers, HeadersLike
 from .protocol.http11 import USER_AGENT
+from .protocol.protocol import MaxSize
 
 __all__ = ["ClientConnection", "backoff", "connect", "process_exception", "unix_connect"]
 
@@ -171,12 +176,22 @@ class connect:
         compression: ``"deflate"`` offers permessage-deflate; ``None`` does not.
         additional_headers: headers added to the handshake request.
         user_agent_header: the ``User-Agent`` header; ``None`` sends none.
+        proxy: ``True`` uses the proxy that the environment gives for the URI
+            (``ws_proxy`` or ``wss_proxy``, then ``socks_proxy``, then
+            ``https_proxy``, then, for ``ws://`` only, ``http_proxy``; none
+            for hosts in ``no_proxy``); a URL (``http://``, ``https://``,
+            ``socks5h://``, ``socks5://``, ``socks4a://`` or ``socks4://``,
+            with ``user:password@`` for credentials) forces that proxy;
+            ``None`` or ``False`` connects directly. Unused with ``stream``,
+            a Unix socket, ``host`` or ``port``. SOCKS needs python-socks
+            (``anywebsockets[socks]``).
         open_timeout: seconds for the whole opening (TCP, proxy, TLS,
             redirects, handshake); ``None`` waits forever.
         ping_interval: seconds between keepalive pings; ``None`` disables them.
         ping_timeout: seconds to wait for the peer after a keepalive ping.
         close_timeout: seconds for the closing handshake.
-        max_size: the largest incoming message, in bytes; ``None`` for no limit.
+        max_size: the largest incoming message, in bytes; ``None`` for no limit;
+            a ``(message, fragment)`` pair also limits each frame.
         max_queue: high-water mark of incoming frames, or ``(high, low)``.
         write_limit: high-water mark of outgoing bytes, or ``(high, low)``.
         logger: logger (or name) for this connection; ``anywebsockets.client``
@@ -186,7 +201,12 @@ class connect:
         ssl: TLS context for ``wss://``; a default context when omitted.
         server_hostname: the host name to check in the server's certificate;
             the URI's host by default.
-        stream: an already connected byte stream to run the handshake over.
+        proxy_ssl: TLS context for an ``https://`` proxy; a default context
+            when omitted.
+        proxy_server_hostname: the host name to check in an ``https://``
+            proxy's certificate; the proxy URL's host by default.
+        stream: an already connected byte stream to run the handshake over;
+            for ``wss://``, TLS runs over it unless it already runs TLS.
         host: connect the TCP socket here instead of the URI's host.
         port: connect the TCP socket here instead of the URI's port.
         process_exception: for ``async for``: decides, for each failure to
@@ -218,6 +238,13 @@ class connect:
         ssl.SSLError: the TLS handshake failed;
             ``ssl.SSLCertVerificationError`` when the certificate did not verify.
         TimeoutError: the opening took longer than ``open_timeout``.
+        InvalidProxy: the proxy URL is not valid.
+        ProxyError: the proxy refused the tunnel (``InvalidProxyStatus``
+            carries an HTTP proxy's response) or answered wrongly
+            (``InvalidProxyMessage``, also when it hung up); for a SOCKS
+            proxy, ``__cause__`` is python-socks' error.
+        ImportError: a SOCKS proxy is needed and python-socks is missing.
+        ValueError: ``proxy`` is a URL while ``host`` or ``port`` is given.
         SecurityError: a redirect from ``wss://`` to ``ws://``, or too many
             redirects.
         ValueError: a redirect that cannot be followed: with ``stream=``, or
@@ -245,7 +272,7 @@ class connect:
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
         close_timeout: float | None = 10,
-        max_size: int | None = 2**20,
+        max_size: MaxSize = 2**20,
         max_queue: int | tuple[int, int | None] | None = 16,
         write_limit: int | tuple[int, int | None] = 2**15,
         reconnect_delays: Callable[[], Iterator[float]] | None = None,
@@ -253,6 +280,8 @@ class connect:
         create_connection: Callable[..., ClientConnection] | None = None,
         ssl: ssl_module.SSLContext | None = None,
         server_hostname: str | None = None,
+        proxy_ssl: ssl_module.SSLContext | None = None,
+        proxy_server_hostname: str | None = None,
         stream: ByteStream | None = None,
         host: str | None = None,
         port: int | None = None,
@@ -285,6 +314,8 @@ class connect:
         self._create_connection = create_connection or ClientConnection
         self._ssl = ssl
         self._server_hostname = server_hostname
+        self._proxy_ssl = proxy_ssl
+        self._proxy_server_hostname = proxy_server_hostname
         self._stream = stream
         self._host = host
         self._port = port
@@ -293,31 +324,64 @@ class connect:
         self._connection: ClientConnection | None = None
 
     async def _open_stream(self, wsuri: WebSocketURI) -> ByteStream:
-        """Open the TCP (or Unix) connection to ``wsuri``, and TLS for ``wss://``.
+        """Open the connection to ``wsuri``, through a proxy if any, and TLS for ``wss://``.
+
+        No proxy applies to a given ``stream``, a Unix socket, or an explicit
+        ``host`` or ``port`` (which say where the TCP connection goes).
 
         Raises:
-            OSError: the connection failed; ``ssl.SSLError`` for TLS.
+            OSError: the connection (to the server or the proxy) failed;
+                ``ssl.SSLError`` for TLS.
+            InvalidProxy: the proxy URL is not valid.
+            ProxyError: the proxy refused the tunnel or answered wrongly.
+            ImportError: a SOCKS proxy is needed and python-socks is missing.
+            ValueError: both a proxy URL and ``host`` or ``port`` were given.
         """
         if self._stream is not None:
+            # A stream that already runs TLS is used as it is.
+            if wsuri.secure and self._stream.extra(TLSAttribute.ssl_object, None) is None:
+                return await self._wrap_tls(self._stream, wsuri)
             return self._stream
-        stream: ByteStream
-        if self._unix_path is not None:
-            stream = await connect_unix(self._unix_path)
-        else:
-            host = self._host or wsuri.host
-            port = self._port or wsuri.port
+
+        async def connected(opening: Awaitable[ByteStream]) -> ByteStream:
             try:
-                stream = await connect_tcp(host, port)
+                return await opening
             except OSError as exc:
                 error = _connect_error(exc)
                 if error is exc:
                     raise
                 raise error from None
+
+        stream: ByteStream
+        if self._unix_path is not None:
+            stream = await connect_unix(self._unix_path)
+        elif self._host is not None or self._port is not None:
+            if isinstance(self._proxy, str):
+                raise ValueError("a proxy URL cannot be combined with host or port")
+            host, port = self._host or wsuri.host, self._port or wsuri.port
+            stream = await connected(connect_tcp(host, port))
+        else:
+            proxy = resolve_proxy(self._proxy, wsuri)
+            if proxy is None:
+                stream = await connected(connect_tcp(wsuri.host, wsuri.port))
+            elif proxy.scheme.startswith("socks"):
+                stream = await connected(open_socks_tunnel(proxy, wsuri))
+            else:
+                stream = await connected(connect_tcp(proxy.host, proxy.port))
+                if proxy.scheme == "https":
+                    context = self._proxy_ssl or ssl_module.create_default_context()
+                    hostname = self._proxy_server_hostname or proxy.host
+                    stream = await _wrap_tls(stream, context, hostname)
+                stream = await open_http_tunnel(stream, proxy, wsuri, self._user_agent_header)
         if wsuri.secure:
-            ssl_context = self._ssl or ssl_module.create_default_context()
-            hostname = self._server_hostname or wsuri.host
-            stream = await _wrap_tls(stream, ssl_context, hostname)
+            stream = await self._wrap_tls(stream, wsuri)
         return stream
+
+    async def _wrap_tls(self, stream: ByteStream, wsuri: WebSocketURI) -> ByteStream:
+        """Run TLS to the WebSocket server over ``stream``."""
+        ssl_context = self._ssl or ssl_module.create_default_context()
+        hostname = self._server_hostname or wsuri.host
+        return await _wrap_tls(stream, ssl_context, hostname)
 
     async def _open(self) -> ClientConnection:
         """Open the connection within ``open_timeout``, following redirects.
@@ -435,11 +499,12 @@ class connect:
         Each connection is driven by the tasks that use it: no background
         task, and no task group or cancel scope stays open across iterations.
         It is closed with 1000 when the loop moves to the next iteration, and
-        when the loop is left (``break``, ``return``, an exception, a
-        cancellation) the closing handshake runs at once in a task of the
-        event loop's own, like the finalizer of an abandoned async generator.
-        Wrap the body in ``async with ws:`` to close with 1011 on exceptions
-        and to wait for the closing handshake before leaving.
+        when the loop is left the closing handshake runs at once in a task of
+        the event loop's own, like the finalizer of an abandoned async
+        generator: with 1000 after ``break`` or ``return``, with 1011 when an
+        exception or a cancellation leaves the loop (on CPython, which frees
+        the iterator as the loop is left). Wrap the body in ``async with ws:``
+        to wait for the closing handshake before leaving.
 
         Cancellation:
             Waiting between attempts and opening are checkpoints; a
@@ -600,6 +665,7 @@ class _Reconnecting:
         self._connector = connector
         self._connection: ClientConnection | None = None
         self._cleanup: Cleanup | None = None
+        self._loop_code: CodeType | None = None
 
     def __aiter__(self) -> _Reconnecting:
         return self
@@ -607,6 +673,9 @@ class _Reconnecting:
     async def __anext__(self) -> ClientConnection:
         if self._cleanup is None:
             self._cleanup = cleanup_scheduler()
+            # The code of the function running the loop, to recognise its frame
+            # in __del__ (a code object, unlike a frame, makes no cycle).
+            self._loop_code = _caller_code()
         previous, self._connection = self._connection, None
         if previous is not None:
             await previous.close()
@@ -644,4 +713,37 @@ class _Reconnecting:
             and self._cleanup is not None
             and connection.state is not State.CLOSED
         ):
-            self._cleanup(connection.close)
+            code = _loop_exit_code(self._loop_code)
+            self._cleanup(functools.partial(connection.close, code))
+
+
+_POP_TOP = dis.opmap["POP_TOP"]
+
+
+def _caller_code() -> CodeType | None:
+    """Return the code object of the function that called our caller, if known."""
+    getframe = getattr(sys, "_getframe", None)
+    return None if getframe is None else getframe(2).f_code
+
+
+def _loop_exit_code(loop_code: CodeType | None) -> int:
+    """Tell how the ``async for`` loop of ``loop_code`` was left: 1000 or 1011.
+
+    Called from ``__del__`` of the loop's iterator. When the loop's frame drops
+    the iterator while it runs (CPython frees objects as soon as their count
+    drops), its current instruction tells why: ``POP_TOP`` removes the iterator
+    on ``break`` and ``return``; any other instruction is one that raised (the
+    body's exception, or a cancellation thrown into an ``await``), the stack
+    being cleared as the exception propagates. Anywhere else (a garbage
+    collection, another interpreter), the exit counts as normal.
+    """
+    getframe = getattr(sys, "_getframe", None)
+    if loop_code is None or getframe is None:
+        return 1000
+    try:
+        frame = getframe(2)
+    except ValueError:  # pragma: no cover - __del__ called with no caller
+        return 1000
+    if frame.f_code is not loop_code:
+        return 1000
+    return 1000 if loop_code.co_code[frame.f_lasti] == _POP_TOP else 1011
