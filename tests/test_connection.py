@@ -703,10 +703,14 @@ async def test_attributes(owned: bool) -> None:
                 assert server_ws.request is not None and server_ws.response is not None
                 assert server_ws.subprotocol == "chat"
                 assert server_ws.id != ws.id
+                addresses = (ws.local_address, ws.remote_address)
                 await ws.close(4000, "done")
                 assert ws.state is State.CLOSED
                 assert (ws.close_code, ws.close_reason) == (4000, "done")
+            # Still known once the socket is closed, for logs and handlers' finally blocks.
+            assert (ws.local_address, ws.remote_address) == addresses
         assert await recorder.close_code() == (4000, "done")
+        assert (server_ws.local_address, server_ws.remote_address) == addresses[::-1]
 
 
 @OWNERSHIP

@@ -21,6 +21,7 @@ from anywebsockets import (
     backoff,
     connect,
     process_exception,
+    serve,
 )
 from anywebsockets.protocol import Headers
 from tests.utils import TIMEOUT, raw_listener, running_server
@@ -241,6 +242,41 @@ async def test_refused_connections_are_retried_with_the_delays(
     assert "retrying in 0.0 seconds" in retries[0]
 
 
+async def test_finite_delays_end_the_loop_with_the_last_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with raw_listener() as (_, port):
+        pass  # the port is free now: connections are refused
+    # Credentials in the URI never reach the logs.
+    uri = f"ws://user:secret@127.0.0.1:{port}/"
+    with (
+        anyio.fail_after(TIMEOUT),
+        caplog.at_level(logging.INFO, logger="anywebsockets.client"),
+        pytest.raises(ConnectionRefusedError),
+    ):
+        async for _ in connect(uri, reconnect_delays=lambda: iter([0.0, 0.0])):
+            raise AssertionError("no connection should open")
+    retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    assert len(retries) == 2
+    for message in retries:
+        assert message.startswith(f"connecting to ws://127.0.0.1:{port}/ failed (")
+        assert "secret" not in message
+
+
+async def test_reconnecting_over_a_given_stream_is_refused() -> None:
+    recorder = Recorder()
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(recorder) as (_, uri):
+            port = int(uri.rsplit(":", 1)[1].strip("/"))
+            stream = await anyio.connect_tcp("127.0.0.1", port)
+            seen = []
+            with pytest.raises(ValueError, match="given a stream"):
+                async for ws in connect(uri, stream=stream):
+                    seen.append(await ws.recv())
+            assert seen == ["hello"]
+            assert await recorder.wait_for(1) == [1000]
+
+
 async def test_a_different_exception_is_chained_to_the_failure() -> None:
     class GiveUp(Exception):
         pass
@@ -417,3 +453,38 @@ async def test_body_exceptions_are_not_passed_to_process_exception() -> None:
                     await ws.recv()
                     raise OSError("from the body")
     assert calls == []
+
+
+@pytest.mark.parametrize("exit_by", ["break", "raise"])
+def test_loop_left_as_the_run_ends_still_closes(anyio_backend: str, exit_by: str) -> None:
+    """No checkpoint between leaving the loop and the end of ``anyio.run``.
+
+    The server runs in another thread, with its own event loop; the client's run
+    ends right after the loop, so the close must happen while the run winds down.
+    """
+    recorder = Recorder()
+    with (
+        anyio.from_thread.start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(serve(recorder, "127.0.0.1", 0)) as server,
+    ):
+        port = server.listeners[0].extra(anyio.abc.SocketAttribute.local_port)
+
+        async def main() -> None:
+            with anyio.fail_after(TIMEOUT):
+                async for ws in connect(f"ws://127.0.0.1:{port}/"):
+                    await ws.recv()
+                    if exit_by == "break":
+                        break
+                    raise LookupError
+
+        if exit_by == "break":
+            anyio.run(main, backend=anyio_backend)
+        else:
+            with pytest.raises(LookupError):
+                anyio.run(main, backend=anyio_backend)
+
+        async def closed() -> list[int | None]:
+            with anyio.fail_after(TIMEOUT):
+                return await recorder.wait_for(1)
+
+        assert portal.call(closed) == [1000 if exit_by == "break" else 1011]

@@ -153,6 +153,18 @@ async def test_redirect_chain_and_log(caplog: pytest.LogCaptureFixture) -> None:
     assert logged == [f"redirected to {hop} (HTTP 302)", f"redirected to {target}end (HTTP 301)"]
 
 
+async def test_redirect_log_hides_credentials(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="anywebsockets.client")
+    async with running_server(
+        echo, process_request=redirecting(lambda r: "/next" if r.path == "/" else None)
+    ) as (_, uri):
+        with anyio.fail_after(TIMEOUT):
+            ws = await connect(uri.replace("ws://", "ws://user:secret@"))
+            await ws.close()
+    logged = [r.getMessage() for r in caplog.records if "redirected" in r.getMessage()]
+    assert logged == [f"redirected to {uri}next (HTTP 302)"]
+
+
 async def test_at_most_ten_redirects() -> None:
     count = 0
 

@@ -57,6 +57,16 @@ _DEFAULT_PORTS = {
 }
 
 
+# Which system setting applies to a WebSocket URI, by order of preference,
+# for ws:// (False) and wss:// (True). RFC 6455 (section 4.1) suggests SOCKS
+# first, then HTTPS, then HTTP; ws_proxy and wss_proxy are ours to choose, and
+# come first. A wss:// connection never goes through a plain http_proxy.
+_PREFERENCE = {
+    False: ("ws", "socks", "https", "http"),
+    True: ("wss", "socks", "https"),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Proxy:
     """A parsed proxy URL.
@@ -75,7 +85,7 @@ class Proxy:
     host: str
     port: int
     username: str | None = None
-    password: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
 
 
 def parse_proxy(url: str) -> Proxy:
@@ -141,20 +151,16 @@ def get_proxy(wsuri: WebSocketURI) -> str | None:
     """
     if urllib.request.proxy_bypass(f"{wsuri.host}:{wsuri.port}"):
         return None
-    proxies: Mapping[str, str] = urllib.request.getproxies()
-    order: tuple[str, ...]
-    if wsuri.secure:
-        order = ("wss", "socks", "https")
-    else:
-        order = ("ws", "socks", "https", "http")
-    for kind in order:
-        url = proxies.get(kind)
-        if url is None:
-            continue
-        if kind == "socks" and url.startswith("http://"):
-            url = "socks5h://" + url.removeprefix("http://")
-        return url
-    return None
+    settings: Mapping[str, str] = urllib.request.getproxies()
+    kind = next((k for k in _PREFERENCE[wsuri.secure] if k in settings), None)
+    if kind is None:
+        return None
+    url = settings[kind]
+    scheme, separator, rest = url.partition("://")
+    if kind == "socks" and scheme == "http" and separator:
+        # Operating system settings describe a SOCKS proxy with http://.
+        return f"socks5h://{rest}"
+    return url
 
 
 def resolve_proxy(setting: str | bool | None, wsuri: WebSocketURI) -> Proxy | None:
@@ -174,15 +180,14 @@ def resolve_proxy(setting: str | bool | None, wsuri: WebSocketURI) -> Proxy | No
 
 def _connect_request(proxy: Proxy, wsuri: WebSocketURI, user_agent_header: str | None) -> bytes:
     """Return the ``CONNECT`` request that asks ``proxy`` for a tunnel to ``wsuri``."""
-    headers = Headers()
-    headers["Host"] = build_host(wsuri.host, wsuri.port, wsuri.secure)
+    fields = [("Host", build_host(wsuri.host, wsuri.port, wsuri.secure))]
     if user_agent_header is not None:
-        headers["User-Agent"] = user_agent_header
-    if proxy.username is not None:
-        assert proxy.password is not None  # parse_proxy() sees to it
-        headers["Proxy-Authorization"] = build_authorization_basic(proxy.username, proxy.password)
-    target = build_host(wsuri.host, wsuri.port, wsuri.secure, always_include_port=True)
-    return Request(target, headers, method="CONNECT").serialize()
+        fields.append(("User-Agent", user_agent_header))
+    if proxy.username is not None and proxy.password is not None:
+        credentials = build_authorization_basic(proxy.username, proxy.password)
+        fields.append(("Proxy-Authorization", credentials))
+    authority = build_host(wsuri.host, wsuri.port, wsuri.secure, always_include_port=True)
+    return Request(authority, Headers(fields), method="CONNECT").serialize()
 
 
 async def _read_connect_response(stream: ByteStream) -> tuple[Response, bytes]:

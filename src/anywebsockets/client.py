@@ -214,7 +214,8 @@ class connect:
             (return or raise an exception); :func:`process_exception` by default.
         reconnect_delays: for ``async for``: a function returning an
             iterator of delays in seconds between attempts; :func:`backoff`
-            by default.
+            by default. When the iterator ends, the loop raises the last
+            failure.
     Redirects (300, 301, 302, 303, 307 and 308 with a ``Location``) are
     followed, at most 10 times (``ANYWEBSOCKETS_MAX_REDIRECTS``), each
     ``Location`` resolved against the URI that answered it. A redirect from
@@ -358,7 +359,8 @@ class connect:
         elif self._host is not None or self._port is not None:
             if isinstance(self._proxy, str):
                 raise ValueError("a proxy URL cannot be combined with host or port")
-            host, port = self._host or wsuri.host, self._port or wsuri.port
+            host = wsuri.host if self._host is None else self._host
+            port = wsuri.port if self._port is None else self._port
             stream = await connected(connect_tcp(host, port))
         else:
             proxy = resolve_proxy(self._proxy, wsuri)
@@ -411,7 +413,9 @@ class connect:
                         new_wsuri = parse_uri(new_uri)
                         headers = self._check_redirect(wsuri, new_uri, new_wsuri, headers)
                         self._logger.info(
-                            "redirected to %s (HTTP %d)", new_uri, exc.response.status_code
+                            "redirected to %s (HTTP %d)",
+                            _without_userinfo(new_uri),
+                            exc.response.status_code,
                         )
                         uri, wsuri = new_uri, new_wsuri
                 raise SecurityError(f"more than {max_redirects} redirects")
@@ -666,6 +670,7 @@ class _Reconnecting:
         self._connection: ClientConnection | None = None
         self._cleanup: Cleanup | None = None
         self._loop_code: CodeType | None = None
+        self._stream_used = False
 
     def __aiter__(self) -> _Reconnecting:
         return self
@@ -682,17 +687,24 @@ class _Reconnecting:
         connector = self._connector
         delays: Iterator[float] | None = None
         while True:
+            if connector._stream is not None:
+                if self._stream_used:
+                    raise ValueError("cannot reconnect: connect() was given a stream")
+                self._stream_used = True
             try:
                 connection = await connector._open()
             except Exception as exc:
                 connector._retry_or_raise(exc)
                 if delays is None:
                     delays = connector._reconnect_delays()
-                delay = next(delays)
+                delay = next(delays, None)
+                if delay is None:
+                    # reconnect_delays gave up: so does the loop.
+                    raise
                 connector._logger.info(
                     "connecting to %s failed (%s); retrying in %.1f seconds",
-                    connector.uri,
-                    exc or type(exc).__name__,
+                    _without_userinfo(connector.uri),
+                    str(exc) or type(exc).__name__,
                     delay,
                 )
                 # The traceback holds this frame, hence this iterator, in a
@@ -715,6 +727,14 @@ class _Reconnecting:
         ):
             code = _loop_exit_code(self._loop_code)
             self._cleanup(functools.partial(connection.close, code))
+
+
+def _without_userinfo(uri: str) -> str:
+    """Return ``uri`` without ``user:password@``, for logs."""
+    parts = urllib.parse.urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 _POP_TOP = dis.opmap["POP_TOP"]

@@ -109,6 +109,17 @@ def _original(exc: BaseException) -> BaseException:
     return exc
 
 
+def _addresses(stream: ByteStream) -> tuple[Any, Any]:
+    """Return the local and remote addresses of ``stream`` (``None`` where unknown)."""
+    try:
+        return (
+            stream.extra(SocketAttribute.local_address, None),
+            stream.extra(SocketAttribute.remote_address, None),
+        )
+    except OSError:  # the peer is already gone
+        return None, None
+
+
 class Connection(anyio.TypedAttributeProvider):
     """A WebSocket connection, shared by :class:`ClientConnection` and
     :class:`ServerConnection`.
@@ -174,6 +185,7 @@ class Connection(anyio.TypedAttributeProvider):
         self._message_complete = False
         self._receiving = False
         self._paused = False
+        self._addresses = _addresses(stream)
         # Reading: at most one task reads the stream; others wait for _changed.
         self._reading = False
         self._changed = anyio.Event()
@@ -233,13 +245,19 @@ class Connection(anyio.TypedAttributeProvider):
 
     @property
     def local_address(self) -> Any:
-        """The local address of the socket, or ``None`` for streams that have none."""
-        return self._stream.extra(SocketAttribute.local_address, None)
+        """The local address of the socket, or ``None`` for streams that have none.
+
+        Read when the connection was made, so it stays available after closing.
+        """
+        return self._addresses[0]
 
     @property
     def remote_address(self) -> Any:
-        """The remote address of the socket, or ``None`` for streams that have none."""
-        return self._stream.extra(SocketAttribute.remote_address, None)
+        """The remote address of the socket, or ``None`` for streams that have none.
+
+        Read when the connection was made, so it stays available after closing.
+        """
+        return self._addresses[1]
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:

@@ -51,6 +51,7 @@ from .protocol import (
 )
 from .protocol.headers import validate_subprotocols
 from .protocol.http11 import SERVER
+from .protocol.protocol import MaxSize
 from .protocol.server import Origin
 
 __all__ = ["Server", "ServerConnection", "serve", "serve_stream", "unix_serve"]
@@ -278,7 +279,7 @@ class _Options:
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
         close_timeout: float | None = 10,
-        max_size: int | None = 2**20,
+        max_size: MaxSize = 2**20,
         max_queue: int | tuple[int, int | None] | None = 16,
         write_limit: int | tuple[int, int | None] = 2**15,
         logger: logging.Logger | str | None = None,
@@ -358,11 +359,14 @@ class _Options:
                     ):
                         return connection
                 except _NETWORK_ERRORS as exc:
-                    self.logger.info("opening handshake failed: %s", exc or type(exc).__name__)
+                    logger = self.logger if connection is None else connection.logger
+                    logger.info("opening handshake failed: %s", exc or type(exc).__name__)
                 except Exception:
-                    self.logger.error("opening handshake failed", exc_info=True)
+                    logger = self.logger if connection is None else connection.logger
+                    logger.error("opening handshake failed", exc_info=True)
             if scope.cancelled_caught:
-                self.logger.info("opening handshake timed out after %s s", self.open_timeout)
+                logger = self.logger if connection is None else connection.logger
+                logger.info("opening handshake timed out after %s s", self.open_timeout)
         finally:
             if connection is None or connection.state is not State.OPEN:
                 with anyio.CancelScope(shield=True):
