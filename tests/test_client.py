@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import socket
 import ssl
 import sys
 from collections.abc import AsyncIterator
@@ -870,6 +871,31 @@ async def test_stream_already_running_tls_is_used_as_it_is(
             async with connect(f"wss://localhost:{port}/", stream=stream) as ws:
                 await ws.send("once")
                 assert await ws.recv() == "once"
+
+
+async def test_sock_connected_by_the_caller(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    """``sock=`` (websockets' name) runs the connection over a connected socket."""
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(echo) as (_, uri):
+            port = int(uri.rsplit(":", 1)[1].strip("/"))
+            sock = socket.create_connection(("127.0.0.1", port))
+            async with connect("ws://ws.example/", sock=sock) as ws:
+                await ws.send("plain")
+                assert await ws.recv() == "plain"
+                assert ws.remote_address == ("127.0.0.1", port)
+        async with running_server(echo, ssl=server_ssl) as (_, uri):
+            port = int(uri.rsplit(":", 1)[1].strip("/"))
+            sock = socket.create_connection(("127.0.0.1", port))
+            async with connect(f"wss://localhost:{port}/", sock=sock, ssl=client_ssl) as ws:
+                await ws.send("tls")
+                assert await ws.recv() == "tls"
+
+
+def test_unknown_keyword_argument() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword arguments: local_addr, family"):
+        connect("ws://localhost/", local_addr=("127.0.0.1", 0), family=2)
 
 
 async def test_host_and_port() -> None:

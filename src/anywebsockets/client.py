@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import random
+import socket
 import ssl as ssl_module
 import sys
 import urllib.parse
@@ -16,7 +17,7 @@ from types import CodeType, TracebackType
 from typing import Any
 
 import anyio
-from anyio.abc import ByteStream, TaskGroup
+from anyio.abc import ByteStream, SocketStream, TaskGroup
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from ._backends import Cleanup, cleanup_scheduler, connect_tcp, connect_unix
@@ -209,6 +210,8 @@ class connect:
             for ``wss://``, TLS runs over it unless it already runs TLS.
         host: connect the TCP socket here instead of the URI's host.
         port: connect the TCP socket here instead of the URI's port.
+        kwargs: ``sock``, an already connected socket to use, like ``stream``
+            (as with websockets' ``sock=``); any other name is refused.
         process_exception: for ``async for``: decides, for each failure to
             open a connection, whether to retry (return ``None``) or to stop
             (return or raise an exception); :func:`process_exception` by default.
@@ -229,6 +232,7 @@ class connect:
             redirect's ``Location`` is not one.
         ValueError: ``compression`` is unknown, or ``ssl`` is given for a
             ``ws://`` URI (when called).
+        TypeError: an unknown keyword argument (when called).
         InvalidHandshake: the server refused the connection (``InvalidStatus``
             carries its response) or the handshake was invalid;
             ``InvalidMessage``, caused by an ``EOFError``, when the server
@@ -287,7 +291,11 @@ class connect:
         host: str | None = None,
         port: int | None = None,
         unix_path: str | None = None,
+        **kwargs: Any,
     ) -> None:
+        sock: socket.socket | None = kwargs.pop("sock", None)
+        if kwargs:
+            raise TypeError(f"connect() got unexpected keyword arguments: {', '.join(kwargs)}")
         self.uri = uri
         self._wsuri = parse_uri(uri)
         if ssl is not None and not self._wsuri.secure:
@@ -321,6 +329,7 @@ class connect:
         self._host = host
         self._port = port
         self._unix_path = unix_path
+        self._sock = sock
         self._tg: TaskGroup | None = None
         self._connection: ClientConnection | None = None
 
@@ -338,6 +347,8 @@ class connect:
             ImportError: a SOCKS proxy is needed and python-socks is missing.
             ValueError: both a proxy URL and ``host`` or ``port`` were given.
         """
+        if self._sock is not None and self._stream is None:
+            self._stream = await SocketStream.from_socket(self._sock)
         if self._stream is not None:
             # A stream that already runs TLS is used as it is.
             if wsuri.secure and self._stream.extra(TLSAttribute.ssl_object, None) is None:
