@@ -35,7 +35,7 @@ from anyio.abc import SocketAttribute
 from anyio.from_thread import BlockingPortal
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .client import ClientConnection, connect
+from .client import ClientConnection, _without_userinfo, connect
 from .connection import Connection
 from .exceptions import ConnectionClosed, ConnectionClosedOK
 from .protocol import Close
@@ -334,9 +334,9 @@ async def _client_session(
             try:
                 ws = await connect(uri, **options)
             except Exception as exc:
-                _error(f"cannot connect to {uri}: {_describe(exc)}")
+                _error(f"cannot connect to {_without_userinfo(uri)}: {_describe(exc)}")
                 return FAILURE
-            console.status(f"Connected to {uri}.")
+            console.status(f"Connected to {_without_userinfo(uri)}.")
             await _converse(ws, console, stdin, encoding)
     finally:
         if ws is not None:
