@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROC = os.path.join(HERE, "echo_proc.py")
 sys.path.insert(0, HERE)
 
-from echo_proc import LIBS, SCENARIOS  # noqa: E402
+from echo_proc import LIBS, PLAIN_LIBS, RAW_PEER, SCENARIOS  # noqa: E402
 
 PEER = "ws-asyncio"
 REFERENCE = "ws-asyncio"
@@ -50,7 +50,12 @@ CELL_TIMEOUT = 120  # seconds for one client process (all scenarios of one cell)
 REQUIRES = {
     "aws-asyncio": "anywebsockets",
     "aws-trio": "trio",
+    "aws-uvloop": "uvloop",
     "ws-asyncio": "websockets",
+    "ws-uvloop": "uvloop",
+    "asyncio-plain": "asyncio",
+    "anyio-plain": "anyio",
+    "aws-plain": "anywebsockets",
     "ws-trio": "websockets.trio",
     "aiohttp": "aiohttp",
     "trio-websocket": "trio_websocket",
@@ -94,7 +99,8 @@ def run_cell(
 ) -> dict[str, float | None]:
     """One run of every scenario with ``lib`` on ``side``; CPU s per operation."""
     prof = ["--profile", profile] if profile else []
-    server_lib, client_lib = (lib, PEER) if side == "server" else (PEER, lib)
+    peer = RAW_PEER if lib in PLAIN_LIBS else PEER
+    server_lib, client_lib = (lib, peer) if side == "server" else (peer, lib)
     server, ports = start_server(server_lib, prof if side == "server" else [])
     try:
         cmd = [sys.executable, PROC, "client", client_lib, *ports]
@@ -107,6 +113,19 @@ def run_cell(
         return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
     finally:
         stop(server)  # SIGTERM: a profiled server dumps its stats first
+
+
+def run_memory(lib: str, count: int) -> float:
+    """Bytes of ``lib``'s server per idle connection, with ``count`` of them."""
+    server, ports = start_server(lib, [])
+    try:
+        cmd = [sys.executable, PROC, "memory", PEER, ports[0], "--scenarios", str(count)]
+        out = subprocess.run(
+            cmd, stdout=subprocess.PIPE, text=True, timeout=CELL_TIMEOUT, check=True
+        ).stdout
+        return float(json.loads(out.strip().splitlines()[-1])["bytes"])
+    finally:
+        stop(server)
 
 
 def version(dist: str) -> str:
@@ -157,6 +176,12 @@ def main() -> None:
     parser.add_argument("--sides", default="server,client")
     parser.add_argument("--profile", metavar="LIB:SIDE:SCENARIO")
     parser.add_argument("--top", type=int, default=15, help="functions shown with --profile")
+    parser.add_argument(
+        "--memory",
+        type=int,
+        metavar="N",
+        help="instead: each server's memory per idle connection, with N of them open",
+    )
     args = parser.parse_args()
 
     scenarios = [s for s in args.scenarios.split(",") if s]
@@ -180,6 +205,14 @@ def main() -> None:
     libs = [lib for lib in args.libs.split(",") if lib]
     missing = [lib for lib in libs if not available(lib)]
     libs = [lib for lib in libs if lib not in missing]
+    if args.memory:
+        print(f"server memory per idle connection ({args.memory} open), median of {args.rounds}")
+        for lib in libs:
+            if lib in PLAIN_LIBS:
+                continue
+            figures = [run_memory(lib, args.memory) for _ in range(args.rounds)]
+            print(f"{lib:<20}{statistics.median(figures) / 1024:>10.1f} KiB")
+        return
     if REFERENCE not in libs:
         libs.insert(0, REFERENCE)
     sides = args.sides.split(",")

@@ -23,11 +23,14 @@ command as a text message.
 
 from __future__ import annotations
 
+import base64
 import cProfile
+import gc
 import json
 import os
 import random
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -36,26 +39,38 @@ from typing import Any
 MAX_SIZE = 1 << 24
 HOST = "127.0.0.1"
 SERVE_SECONDS = 600  # the server process exits on its own after this, whatever happens
+WARMUP = 3000  # untimed round trips before the first scenario
 
 LIBS = [
     "aws-asyncio",
     "aws-trio",
+    "aws-uvloop",
     "ws-asyncio",
+    "ws-uvloop",
     "ws-trio",
     "aiohttp",
     "trio-websocket",
     "picows",
+    "asyncio-plain",
+    "anyio-plain",
+    "aws-plain",
 ]
+# No WebSocket at all: the bytes of each message echoed over a plain TCP
+# stream, asyncio's own (StreamReader/StreamWriter), anyio's, or the one
+# anywebsockets uses on asyncio, with raw-asyncio (asyncio's streams) as the
+# peer. For what the byte stream alone costs.
+PLAIN_LIBS = ("asyncio-plain", "anyio-plain", "aws-plain")
+RAW_PEER = "raw-asyncio"
 
 # name -> (kind, N, size, compression). kind: echo, stream-in, stream-out, handshake.
 SCENARIOS: dict[str, tuple[str, int, int, bool]] = {
-    "echo-16": ("echo", 1500, 16, False),
-    "echo-1k": ("echo", 1500, 1024, False),
-    "echo-64k": ("echo", 400, 64 * 1024, False),
-    "echo-1m": ("echo", 40, 1024 * 1024, False),
-    "stream-in-1k": ("stream-in", 6000, 1024, False),
-    "stream-out-1k": ("stream-out", 6000, 1024, False),
-    "handshake": ("handshake", 150, 0, False),
+    "echo-16": ("echo", 4000, 16, False),
+    "echo-1k": ("echo", 4000, 1024, False),
+    "echo-64k": ("echo", 1000, 64 * 1024, False),
+    "echo-1m": ("echo", 60, 1024 * 1024, False),
+    "stream-in-1k": ("stream-in", 20000, 1024, False),
+    "stream-out-1k": ("stream-out", 20000, 1024, False),
+    "handshake": ("handshake", 200, 0, False),
     "deflate-text-1k": ("echo", 800, 1024, True),
 }
 
@@ -95,6 +110,10 @@ async def echoer(ws: Any, profiler: cProfile.Profile | None) -> None:
                 profiler._on = not getattr(profiler, "_on", False)  # type: ignore[attr-defined]
             await ws.send(repr(time.process_time()))
             continue
+        if op == "mem":
+            gc.collect()
+            await ws.send(str(resident_bytes()))
+            continue
         n = int(args[0])
         if profiler is not None:
             profiler.enable()
@@ -117,6 +136,53 @@ async def echoer(ws: Any, profiler: cProfile.Profile | None) -> None:
         await ws.send(repr(t1 - t0))
 
 
+def resident_bytes() -> int:
+    """The process's resident memory now (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def idle_connection_memory(port: int, count: int) -> float:
+    """Bytes of the server's memory per idle WebSocket connection.
+
+    Opens ``count`` connections with plain sockets (the opening handshake, then
+    nothing), and asks the server for its resident memory before and after,
+    over a control connection.
+    """
+    from websockets.sync.client import connect as sync_connect
+
+    request = (
+        f"GET / HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {}\r\n\r\n"
+    )
+    with sync_connect(f"ws://{HOST}:{port}/", compression=None) as control:
+        control.send("mem")
+        before = int(control.recv())
+        socks = []
+        try:
+            for _ in range(count):
+                sock = socket.create_connection((HOST, port))
+                socks.append(sock)
+                key = base64.b64encode(os.urandom(16)).decode()
+                sock.sendall(request.format(key).encode())
+            for sock in socks:
+                response = b""
+                while b"\r\n\r\n" not in response:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        raise RuntimeError("the server closed an idle connection")
+                    response += chunk
+                if not response.startswith(b"HTTP/1.1 101"):
+                    raise RuntimeError(response.decode(errors="replace"))
+            time.sleep(0.5)
+            control.send("mem")
+            after = int(control.recv())
+        finally:
+            for sock in socks:
+                sock.close()
+    return (after - before) / count
+
+
 def announce(ports: list[int]) -> None:
     print(json.dumps({"ports": ports}), flush=True)
 
@@ -124,7 +190,7 @@ def announce(ports: list[int]) -> None:
 async def serve_websockets_like(lib: str, handler: Callable[[Any], Awaitable[None]]) -> None:
     """anywebsockets on asyncio or trio, websockets asyncio."""
     opts: dict[str, Any] = {"ping_interval": None, "max_size": MAX_SIZE}
-    if lib.startswith("aws"):
+    if lib in ("aws-asyncio", "aws-trio", "aws-uvloop"):
         import anyio
         from anyio.abc import SocketAttribute
 
@@ -136,7 +202,7 @@ async def serve_websockets_like(lib: str, handler: Callable[[Any], Awaitable[Non
         ):
             announce([s.listeners[0].extra(SocketAttribute.local_port) for s in (s1, s2)])
             await anyio.sleep(SERVE_SECONDS)
-    elif lib == "ws-asyncio":
+    elif lib in ("ws-asyncio", "ws-uvloop"):
         import asyncio
 
         from websockets.asyncio.server import serve as ws_serve
@@ -361,13 +427,13 @@ async def serve_picows(handler: Callable[[Any], Awaitable[None]]) -> None:
 
 def connector(lib: str) -> Callable[[int, bool], Any]:
     opts: dict[str, Any] = {"ping_interval": None, "max_size": MAX_SIZE}
-    if lib.startswith("aws"):
+    if lib in ("aws-asyncio", "aws-trio", "aws-uvloop"):
         from anywebsockets import connect as aws_connect
 
         return lambda port, deflate: aws_connect(
             f"ws://{HOST}:{port}/", compression="deflate" if deflate else None, **opts
         )
-    if lib == "ws-asyncio":
+    if lib in ("ws-asyncio", "ws-uvloop"):
         from websockets.asyncio.client import connect as ws_connect
 
         return lambda port, deflate: ws_connect(
@@ -435,6 +501,15 @@ async def drive(
     connect = connector(lib)
     profiler = cProfile.Profile(time.process_time) if profile else None
     results: dict[str, float | None] = {}
+    # Untimed: the first measured scenario of a fresh pair of processes came
+    # out a third dearer than the same one run later.
+    async with connect(ports[0], False) as ws:
+        await ws.send(f"echo {WARMUP} 1024")
+        payload = os.urandom(1024)
+        for _ in range(WARMUP):
+            await ws.send(payload)
+            await ws.recv()
+        await ws.recv()
     for name in names:
         kind, n, size, deflate = SCENARIOS[name]
         port = ports[1] if deflate else ports[0]
@@ -507,11 +582,188 @@ async def handshake(
     return ((t1 - t0) if tested else (s1 - s0)) / n
 
 
+# Plain TCP (PLAIN_LIBS and their peer): a command line, then raw bytes.
+
+
+class PlainConnection:
+    """Buffered reads over any ``receive()`` / ``send()`` pair."""
+
+    def __init__(
+        self, receive: Callable[[], Awaitable[bytes]], send: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        self.receive = receive
+        self.send = send
+        self.buffer = bytearray()
+
+    async def fill(self) -> None:
+        data = await self.receive()
+        if not data:
+            raise Closed
+        self.buffer += data
+
+    async def read_exactly(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            await self.fill()
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    async def readline(self) -> str:
+        while (end := self.buffer.find(b"\n")) < 0:
+            await self.fill()
+        line = self.buffer[:end].decode()
+        del self.buffer[: end + 1]
+        return line
+
+
+async def plain_connection(lib: str, port: int) -> tuple[PlainConnection, Callable[[], Any]]:
+    """Connect with ``lib``'s stream; return the connection and its close function."""
+    if lib in (RAW_PEER, "asyncio-plain"):
+        import asyncio
+
+        reader, writer = await asyncio.open_connection(HOST, port)
+
+        async def write(data: bytes) -> None:
+            writer.write(data)
+            await writer.drain()
+
+        async def close() -> None:
+            writer.close()
+
+        return PlainConnection(lambda: reader.read(262144), write), close
+    if lib == "anyio-plain":
+        import anyio
+
+        stream: Any = await anyio.connect_tcp(HOST, port)
+    else:
+        from anywebsockets._backends import connect_tcp
+
+        stream = await connect_tcp(HOST, port)
+    return PlainConnection(lambda: stream.receive(262144), stream.send), stream.aclose
+
+
+async def plain_echoer(conn: PlainConnection) -> None:
+    """Answer commands as echoer() does, over plain bytes."""
+    while True:
+        try:
+            line = await conn.readline()
+        except Exception:
+            return
+        op, n, size = line.split()
+        count, length = int(n), int(size)
+        t0 = time.process_time()
+        if op == "echo":
+            for _ in range(count):
+                await conn.send(await conn.read_exactly(length))
+        elif op == "sink":
+            for _ in range(count):
+                await conn.read_exactly(length)
+        elif op == "source":
+            payload = os.urandom(length)
+            for _ in range(count):
+                await conn.send(payload)
+        else:
+            raise ValueError(line)
+        t1 = time.process_time()
+        await conn.send(f"{t1 - t0!r}\n".encode())
+
+
+async def serve_plain(lib: str) -> None:
+    import asyncio
+
+    if lib in (RAW_PEER, "asyncio-plain"):
+
+        async def on_connection(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        ) -> None:
+            async def write(data: bytes) -> None:
+                writer.write(data)
+                await writer.drain()
+
+            await plain_echoer(PlainConnection(lambda: reader.read(262144), write))
+            writer.close()
+
+        server = await asyncio.start_server(on_connection, HOST, 0)
+        announce([server.sockets[0].getsockname()[1], 0])
+        await asyncio.sleep(SERVE_SECONDS)
+        return
+
+    import anyio
+    from anyio.abc import SocketAttribute
+
+    if lib == "anyio-plain":
+        listener: Any = (await anyio.create_tcp_listener(local_host=HOST)).listeners[0]
+    else:
+        from anywebsockets._backends import create_tcp_listeners
+
+        [listener] = await create_tcp_listeners(HOST, 0, backlog=100, reuse_port=False)
+
+    async def handle(stream: Any) -> None:
+        async with stream:
+            await plain_echoer(PlainConnection(lambda: stream.receive(262144), stream.send))
+
+    announce([listener.extra(SocketAttribute.local_port), 0])
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle)
+        await anyio.sleep(SERVE_SECONDS)
+        tg.cancel_scope.cancel()
+
+
+async def drive_plain(
+    lib: str, ports: list[int], tested: bool, names: list[str]
+) -> dict[str, float | None]:
+    """drive() for plain TCP: echo and streaming scenarios only."""
+    results: dict[str, float | None] = {}
+    conn, close = await plain_connection(lib, ports[0])
+    await conn.send(f"echo {WARMUP} 1024\n".encode())
+    payload = os.urandom(1024)
+    for _ in range(WARMUP):
+        await conn.send(payload)
+        await conn.read_exactly(1024)
+    await conn.readline()
+    await close()
+    for name in names:
+        kind, n, size, deflate = SCENARIOS[name]
+        if kind == "handshake" or deflate:
+            results[name] = None
+            continue
+        payload = os.urandom(size)
+        if kind == "echo":
+            cmd = "echo"
+        elif kind == "stream-in":
+            cmd = "source" if tested else "sink"
+        else:
+            cmd = "sink" if tested else "source"
+        conn, close = await plain_connection(lib, ports[0])
+        for count, _measured in ((max(n // 10, 1), False), (n, True)):
+            t0 = time.process_time()
+            await conn.send(f"{cmd} {count} {size}\n".encode())
+            if cmd == "echo":
+                for _ in range(count):
+                    await conn.send(payload)
+                    await conn.read_exactly(size)
+            elif cmd == "sink":
+                for _ in range(count):
+                    await conn.send(payload)
+            else:
+                for _ in range(count):
+                    await conn.read_exactly(size)
+            reported = float(await conn.readline())
+            t1 = time.process_time()
+        await close()
+        results[name] = (t1 - t0 if tested else reported) / n
+    return results
+
+
 def run(lib: str, main: Callable[[], Awaitable[Any]]) -> Any:
-    if lib in ("aws-asyncio", "ws-asyncio", "aiohttp", "picows"):
+    if lib in ("aws-asyncio", "ws-asyncio", "aiohttp", "picows", RAW_PEER, *PLAIN_LIBS):
         import asyncio
 
         return asyncio.run(main())  # type: ignore[arg-type]
+    if lib in ("aws-uvloop", "ws-uvloop"):
+        import uvloop
+
+        return uvloop.run(main())  # type: ignore[arg-type]
     if lib == "aws-trio" or lib in ("ws-trio", "trio-websocket"):
         import trio
 
@@ -523,8 +775,8 @@ def main() -> None:
     import argparse
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("role", choices=["server", "client"])
-    parser.add_argument("lib", choices=LIBS)
+    parser.add_argument("role", choices=["server", "client", "memory"])
+    parser.add_argument("lib", choices=[*LIBS, RAW_PEER])
     parser.add_argument("ports", nargs="*", type=int)
     parser.add_argument("--tested", action="store_true")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
@@ -546,7 +798,9 @@ def main() -> None:
         async def handler(ws: Any) -> None:
             await echoer(ws, profiler)
 
-        if args.lib in ("aws-asyncio", "aws-trio", "ws-asyncio"):
+        if args.lib in (*PLAIN_LIBS, RAW_PEER):
+            run(args.lib, lambda: serve_plain(args.lib))
+        elif args.lib in ("aws-asyncio", "aws-trio", "aws-uvloop", "ws-asyncio", "ws-uvloop"):
             run(args.lib, lambda: serve_websockets_like(args.lib, handler))
         elif args.lib == "ws-trio":
             run(args.lib, lambda: serve_ws_trio(handler))
@@ -556,6 +810,13 @@ def main() -> None:
             run(args.lib, lambda: serve_trio_websocket(handler))
         elif args.lib == "picows":
             run(args.lib, lambda: serve_picows(handler))
+    elif args.role == "memory":
+        count = int(args.scenarios)
+        print(json.dumps({"bytes": idle_connection_memory(args.ports[0], count)}), flush=True)
+    elif args.lib in (*PLAIN_LIBS, RAW_PEER):
+        names = [s for s in args.scenarios.split(",") if s]
+        results = run(args.lib, lambda: drive_plain(args.lib, args.ports, args.tested, names))
+        print(json.dumps(results), flush=True)
     else:
         names = [s for s in args.scenarios.split(",") if s]
         results = run(

@@ -16,9 +16,16 @@ network is read whatever the application does. A connection from
 tasks read for it. When a reading task is cancelled, another waiter takes
 over, with no byte lost.
 
+On asyncio, over TCP or Unix sockets without TLS, the stream comes from
+``_backends`` and reads ahead by itself: then the task that waits for a
+message reads it, with no task switch, and the owner's task
+(:meth:`Connection._watch`) steps in only when bytes arrive that no task
+waits to receive, and runs the timers for everyone.
+
 Writing
 -------
-All writes go through :meth:`Connection._flush` under one lock. The write
+All writes go through :meth:`Connection._flush` under one lock (not taken
+for a frame that the stream of ``_backends`` takes whole at once). The write
 itself is shielded, and aborted when it makes no progress for
 ``close_timeout``: a frame is written whole or the connection is lost. A task
 that holds the lock writes everything the engine queued before it lets go, so
@@ -61,6 +68,7 @@ import anyio
 from anyio.abc import ByteStream, SocketAttribute
 from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 
+from ._backends import fast_stream
 from .exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from .protocol import (
     SEND_EOF,
@@ -80,11 +88,17 @@ Data = str | bytes
 """A WebSocket message: ``str`` for text, ``bytes`` for binary."""
 
 _MAX_READ = 65536
+# A fast stream has read the bytes already, in chunks of up to 256 KiB on
+# asyncio: take them whole rather than cut.
+_MAX_FAST_READ = 262144
 _MAX_WRITE = 262144  # larger writes are cut, each piece with its own deadline
+# On a fast stream, receiving calls that need not wait yield once every this many.
+_CALLS_BETWEEN_YIELDS = 16
 # What a broken stream raises. TimeoutError (an OSError) is a write that could
 # not finish within close_timeout.
 _NETWORK_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+_MESSAGE_TYPES = (str, bytes, bytearray, memoryview)
 
 
 def _marks(value: int | tuple[int, int | None] | None) -> tuple[float, float]:
@@ -186,21 +200,43 @@ class Connection(anyio.TypedAttributeProvider):
         self._receiving = False
         self._paused = False
         self._addresses = _addresses(stream)
-        # Reading: at most one task reads the stream; others wait for _changed.
+        # Reading: at most one task reads the stream; others wait for _changed
+        # (_waiting of them: with none, _notify() has no one to wake).
         self._reading = False
         self._changed = anyio.Event()
+        self._waiting = 0
+        # Whether _run watches a fast stream (see _watch): then it alone runs
+        # the timers, and whether it saw the closing handshake start.
+        self._watching = False
+        self._watch_closing = False
+        self._calls_since_yield = 0
         # Writing.
         # Taking a free lock is not a checkpoint: callers have had theirs.
         self._message_lock = anyio.Lock(fast_acquire=True)
         self._write_lock = anyio.Lock(fast_acquire=True)
         self._pending_bytes = 0
+        # The asyncio stream of _backends: it takes whole frames without
+        # waiting (no cancel scope needed around such a write) and reads ahead.
+        self._fast = fast_stream(stream)
+        self._max_read = _MAX_READ if self._fast is None else _MAX_FAST_READ
+        # A read follows the checkpoint of the public call that waits (or a
+        # wait of _watch), and a read that finds nothing waits, cancellably:
+        # a fast stream need not check for cancellation once more.
+        self._receive: Callable[[int], Awaitable[bytes]] = (
+            stream.receive if self._fast is None else self._fast.receive_nocheck
+        )
+        self._checkpoint_if_cancelled: Callable[[], Awaitable[None]] = (
+            checkpoint_if_cancelled if self._fast is None else self._fast.checkpoint_if_cancelled
+        )
         # Whether a send() on the stream always yields to the event loop, as
         # anyio's own socket streams do on both backends (a cancellation check,
         # then the write, then a shielded checkpoint or a wait until writable),
-        # so that it can stand for the checkpoint of a public call.
-        self._send_yields = isinstance(stream, anyio.abc.SocketStream) and type(
-            stream
-        ).__module__ in ("anyio._backends._asyncio", "anyio._backends._trio")
+        # so that it can stand for the checkpoint of a public call. The fast
+        # stream yields when it must wait and every few writes otherwise.
+        self._send_yields = self._fast is not None or (
+            isinstance(stream, anyio.abc.SocketStream)
+            and type(stream).__module__ in ("anyio._backends._asyncio", "anyio._backends._trio")
+        )
         # Broadcasting: the task group of _run while it runs, where frames
         # queued by broadcast() get written; whether such a write is scheduled.
         self._tg: anyio.abc.TaskGroup | None = None
@@ -295,14 +331,16 @@ class Connection(anyio.TypedAttributeProvider):
             ConcurrencyError: another task is already receiving.
         Cancellation:
             Always a checkpoint. Safe: no frame is lost; the message stays
-            queued for the next call.
+            queued for the next call. On asyncio, a call that finds a
+            message ready checks for cancellation but yields to other tasks
+            only every 16 calls, like asyncio's own streams.
         """
         if self._receiving:
             raise ConcurrencyError("another task is receiving from this connection")
         self._receiving = True
         try:
             if self._frames or self._stream_closed or not self._reading:
-                await checkpoint()
+                await self._recv_checkpoint()
             # Else no frame is queued and another task reads the network:
             # _wait_until waits for that task's news at once, a wait that
             # always yields and can be cancelled: this call's checkpoint.
@@ -352,6 +390,24 @@ class Connection(anyio.TypedAttributeProvider):
         """
         return _Messages(self)
 
+    async def _recv_checkpoint(self) -> None:
+        """The checkpoint of a receiving call that may not wait.
+
+        On a fast stream, which yields to the event loop only when it must
+        wait, so does a receiving call: it checks for cancellation, and
+        yields once every few calls even when messages are ready, so that a
+        task receiving a flood cannot keep the others from running.
+        """
+        if self._fast is None:
+            await checkpoint()
+            return
+        self._calls_since_yield += 1
+        if self._calls_since_yield >= _CALLS_BETWEEN_YIELDS:
+            self._calls_since_yield = 0
+            await checkpoint()
+        else:
+            await self._checkpoint_if_cancelled()
+
     def _collect_message(self) -> bool:
         """Move frames of the current message from the queue to ``_parts``; True when done.
 
@@ -364,8 +420,13 @@ class Connection(anyio.TypedAttributeProvider):
                     self._opcode = frame.opcode
                 self._parts.append(frame.data)
                 self._message_complete = frame.fin
-            self._notify()  # a reader paused by max_queue may resume
+            self._frames_taken()
         return self._message_complete or self._stream_closed
+
+    def _frames_taken(self) -> None:
+        """Wake a reader paused by ``max_queue`` once the queue is down to the low mark."""
+        if self._paused and len(self._frames) <= self._queue_low:
+            self._notify()
 
     def _take_parts(self) -> bytes:
         """Return and forget the bytes taken from the message in progress."""
@@ -383,7 +444,7 @@ class Connection(anyio.TypedAttributeProvider):
             if not self._frames:
                 raise self._closed_exc()
             frame = self._frames.popleft()
-            self._notify()
+            self._frames_taken()
             if self._opcode is None:
                 self._opcode = frame.opcode
             opcode, fin = self._opcode, frame.fin
@@ -445,11 +506,14 @@ class Connection(anyio.TypedAttributeProvider):
             a frame being written is finished first; a frame waiting behind
             another task's write is written by that task. A fragmented
             message cancelled between fragments cannot be finished: the
-            connection is then closed with 1011.
+            connection is then closed with 1011. On asyncio, a call that
+            need not wait for the network checks for cancellation but
+            yields to other tasks only every 16 calls, like asyncio's own
+            streams.
         """
         if (
             self._send_yields
-            and isinstance(message, str | bytes | bytearray | memoryview)
+            and isinstance(message, _MESSAGE_TYPES)
             and self.protocol.state is State.OPEN
             and not self._message_lock.locked()
             and not self._write_lock.locked()
@@ -457,8 +521,8 @@ class Connection(anyio.TypedAttributeProvider):
             # Fast path: nothing else is being sent, so the frame is written at
             # once, with no lock to wait for. The cancellation check happens
             # here, before anything is handed to the engine, and the stream's
-            # send() always yields once (see _send_yields): one checkpoint.
-            await checkpoint_if_cancelled()
+            # send() yields (see _send_yields): one checkpoint.
+            await self._checkpoint_if_cancelled()
             if isinstance(message, str):
                 try:
                     message = message.encode()
@@ -468,7 +532,13 @@ class Connection(anyio.TypedAttributeProvider):
                 text = True if text is None else text
             # No other fragmented message can be in progress: the message
             # lock is free, and this whole frame does not need it.
-            await self._send_frame(message, text, fin=True, first=True)
+            if self.protocol.state is not State.OPEN:  # pragma: no cover
+                raise await self._closed_error()  # changed while the check yielded
+            if text:
+                self.protocol.send_text(message)
+            else:
+                self.protocol.send_binary(message)
+            await self._flush_user()
             return
         await checkpoint()
         if isinstance(message, str | bytes | bytearray | memoryview):
@@ -701,14 +771,23 @@ class Connection(anyio.TypedAttributeProvider):
 
     def _notify(self) -> None:
         """Wake up every task waiting for a change."""
-        self._changed.set()
-        self._changed = anyio.Event()
+        if self._waiting:
+            self._changed.set()
+            self._changed = anyio.Event()
+
+    async def _wait_for_change(self) -> None:
+        """Wait for the next :meth:`_notify`."""
+        self._waiting += 1
+        try:
+            await self._changed.wait()
+        finally:
+            self._waiting -= 1
 
     async def _wait_until(self, predicate: Callable[[], bool]) -> None:
         """Return when ``predicate()`` is true, reading the network if no one else does."""
         while not predicate():
             if self._reading:
-                await self._changed.wait()
+                await self._wait_for_change()
                 continue
             self._reading = True
             try:
@@ -730,13 +809,78 @@ class Connection(anyio.TypedAttributeProvider):
             self._tg = tg
             task_status.started()
             try:
-                await self._wait_until(self._is_closed)
+                if self._fast is None:
+                    await self._wait_until(self._is_closed)
+                else:
+                    await self._watch()
             except Exception as exc:  # a bug: log it, and fail the connection, not the server
                 self.logger.error("connection crashed", exc_info=True)
                 self._set_cause(exc)
                 await self._abort()
             finally:
                 self._tg = None
+
+    async def _watch(self) -> None:
+        """Read what no other task reads, and run the timers, until the connection closes.
+
+        How :meth:`_run` reads a fast stream (see :mod:`._backends`), which
+        reads ahead by itself. A task that waits for a message reads the
+        stream itself, with no task switch, and without timers: this task
+        runs them, and steps in only when something arrives that no task
+        is waiting to receive (the application is busy elsewhere, or does not
+        read at all), so that pings are answered and the closing handshake
+        completes whatever the application does.
+        """
+        fast = self._fast
+        assert fast is not None
+        self._watching = True
+        try:
+            while not self._stream_closed:
+                now = anyio.current_time()
+                if self.protocol.state is not State.OPEN:
+                    self._watch_closing = True
+                delay = self._timer_delay(now)
+                unclaimed = False
+                if delay == math.inf:
+                    unclaimed = await fast.wait_unclaimed()
+                else:
+                    with anyio.move_on_after(delay):
+                        unclaimed = await fast.wait_unclaimed()
+                later = anyio.current_time()
+                if self._ping_budget is not None and not self._paused:
+                    self._ping_budget -= later - now
+                if later - now >= delay:
+                    await self._on_timer()
+                elif not unclaimed:
+                    continue  # interrupted: the timers changed
+                elif not self._reading:
+                    # Read as any reader does, timers included: the bytes may
+                    # be gone already, taken by a task that read meanwhile.
+                    self._reading = True
+                    self._watching = False
+                    try:
+                        await self._read_once()
+                    finally:
+                        self._watching = True
+                        self._reading = False
+                        self._notify()
+                else:
+                    # Bytes wait, but the task that reads has not gone back
+                    # to the stream yet: it will, or it will let go.
+                    with anyio.move_on_after(self._timer_delay(later)):
+                        await self._wait_for_change()
+        finally:
+            self._watching = False
+
+    def _timers_changed(self) -> None:
+        """Make :meth:`_watch` look at its timers again once closing started."""
+        if self._watching and not self._watch_closing and self.protocol.state is not State.OPEN:
+            self._wake_watch()
+
+    def _wake_watch(self) -> None:
+        """Make :meth:`_watch` compute its timers again."""
+        assert self._fast is not None
+        self._fast.interrupt_unclaimed()
 
     def _should_pause(self) -> bool:
         """Apply ``max_queue``: pause above the high mark, resume at the low mark."""
@@ -758,19 +902,21 @@ class Connection(anyio.TypedAttributeProvider):
             await self._flush_quietly()
         if self._should_pause():
             # The application notifies when it takes frames or starts closing.
-            await self._changed.wait()
+            await self._wait_for_change()
             return
-        started = anyio.current_time()
+        # While _watch runs the timers, readers have none to run.
+        watching = self._watching
+        started = 0.0 if watching else anyio.current_time()
         data: bytes | None = None
-        delay = self._timer_delay(started)
+        delay = math.inf if watching else self._timer_delay(started)
         try:
             if delay == math.inf and self._tg is not None:
                 # No timer to run and no one to wake this reader up
                 # (_start_writing spawns a task instead): no cancel scope.
-                data = await self._stream.receive(_MAX_READ)
+                data = await self._receive(self._max_read)
             else:
                 with anyio.move_on_after(delay) as self._read_scope:
-                    data = await self._stream.receive(_MAX_READ)
+                    data = await self._receive(self._max_read)
         except anyio.EndOfStream:
             data = b""
         except _NETWORK_ERRORS as exc:
@@ -778,12 +924,15 @@ class Connection(anyio.TypedAttributeProvider):
             data = b""
         finally:
             self._read_scope = None
-            if self._ping_budget is not None:
+            if self._ping_budget is not None and not watching:
                 self._ping_budget -= anyio.current_time() - started
         if data is None:
             await self._on_timer()
         elif data:
-            self._ping_budget = None  # anything received is proof of life
+            if self._ping_budget is not None:
+                self._ping_budget = None  # anything received is proof of life
+                if watching:  # _watch waits for the end of the budget: no more
+                    self._wake_watch()
             self.protocol.receive_data(data)
             await self._process_events()
         else:
@@ -795,7 +944,9 @@ class Connection(anyio.TypedAttributeProvider):
     async def _process_events(self) -> None:
         """Dispatch the engine's events, then write what it queued."""
         self._dispatch(self.protocol.events_received())
-        await self._flush_quietly()
+        if self.protocol.writes:
+            await self._flush_quietly()
+        self._timers_changed()
         if self.protocol.state is State.CLOSED:
             await self._abort()
 
@@ -907,11 +1058,42 @@ class Connection(anyio.TypedAttributeProvider):
                 network failed; TimeoutError: a write made no progress for
                 ``close_timeout`` seconds.
         """
-        if not wait and self._write_lock.locked():
-            return
-        async with self._write_lock:
+        lock = self._write_lock
+        if lock.locked():
+            if not wait:
+                return
+            await lock.acquire()
+        else:
+            pending = self.protocol.writes
+            if not pending:
+                return
+            if (
+                self._fast is not None
+                and len(pending) == 1
+                and 0 < len(pending[0]) <= _MAX_WRITE
+                and not self._stream_closed
+            ):
+                # One frame, and a stream that takes it whole at once: no
+                # other task can run meanwhile, so no lock is needed unless
+                # the kernel did not take it all.
+                data = self.protocol.data_to_send()[0]
+                if not self._fast.write_nowait(data):
+                    self._timers_changed()
+                    return
+                lock.acquire_nowait()
+                try:
+                    await self._drain(len(data))
+                except BaseException:
+                    lock.release()
+                    raise
+            else:
+                lock.acquire_nowait()  # a free lock, taken without a checkpoint
+        try:
             while not self._stream_closed and (writes := self.protocol.data_to_send()):
                 await self._write(writes)
+        finally:
+            lock.release()
+        self._timers_changed()
 
     async def _write(self, writes: list[bytes]) -> None:
         """Write one batch of chunks from the engine, holding the write lock.
@@ -923,6 +1105,25 @@ class Connection(anyio.TypedAttributeProvider):
         """
         data = writes[0] if len(writes) == 1 else b"".join(writes)
         size = len(data)
+        fast = self._fast
+        if fast is not None and SEND_EOF not in writes:
+            # The stream takes each piece whole at once: a frame cannot be
+            # half written, and there is no deadline to watch unless the
+            # kernel did not take it all. Large writes go in pieces, sliced
+            # without copies, each with its own deadline.
+            if size <= _MAX_WRITE:
+                if fast.write_nowait(data):
+                    await self._drain(size)
+                return
+            self._pending_bytes += size
+            try:
+                view = memoryview(data)
+                for start in range(0, size, _MAX_WRITE):
+                    if fast.write_nowait(view[start : start + _MAX_WRITE]):
+                        await self._drain(0)
+            finally:
+                self._pending_bytes -= size
+            return
         self._pending_bytes += size
         try:
             # The deadline is set when the scope is created: setting it again
@@ -943,6 +1144,26 @@ class Connection(anyio.TypedAttributeProvider):
                         await self._stream.send_eof()
                     except Exception:  # TLS cannot half-close, for one: close it all
                         await self._abort()
+        finally:
+            self._pending_bytes -= size
+        if scope.cancelled_caught:
+            raise TimeoutError("no progress writing to the network within close_timeout")
+
+    async def _drain(self, size: int) -> None:
+        """Wait until a fast stream handed the ``size`` bytes just written to the kernel.
+
+        Shielded, within ``close_timeout``, as any write.
+
+        Raises:
+            TimeoutError: the kernel took nothing for ``close_timeout`` seconds.
+            anyio.BrokenResourceError, anyio.ClosedResourceError: the network failed.
+        """
+        assert self._fast is not None
+        deadline = anyio.current_time() + self._close_timeout()
+        self._pending_bytes += size
+        try:
+            with anyio.CancelScope(shield=True, deadline=deadline) as scope:
+                await self._fast.wait_drained()
         finally:
             self._pending_bytes -= size
         if scope.cancelled_caught:

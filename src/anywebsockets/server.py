@@ -38,6 +38,7 @@ from anyio.abc import (
 )
 from anyio.streams.tls import TLSStream
 
+from ._backends import create_tcp_listeners, create_unix_listener, listener_from_socket
 from .connection import Connection
 from .exceptions import InvalidUpgrade, ProtocolError
 from .protocol import (
@@ -673,18 +674,14 @@ def serve(
 
     async def open_listeners() -> Sequence[SocketListener]:
         if sock is not None:
-            return [await SocketListener.from_socket(sock)]
+            return [await listener_from_socket(sock)]
         hosts = [host] if host is None or isinstance(host, str) else list(host)
         listeners: list[SocketListener] = []
         try:
             for local_host in hosts:
-                multi = await anyio.create_tcp_listener(
-                    local_host=local_host,
-                    local_port=port or 0,
-                    reuse_port=reuse_port,
-                    backlog=backlog,
+                listeners += await create_tcp_listeners(
+                    local_host, port or 0, reuse_port=reuse_port, backlog=backlog
                 )
-                listeners.extend(multi.listeners)  # type: ignore[arg-type]
         except BaseException:
             with anyio.CancelScope(shield=True):
                 for listener in listeners:
@@ -722,11 +719,9 @@ def unix_serve(
 
     async def open_listeners() -> Sequence[SocketListener]:
         if sock is not None:
-            return [await SocketListener.from_socket(sock)]
+            return [await listener_from_socket(sock)]
         assert path is not None
-        return [
-            await anyio.create_unix_listener(path, backlog=65536 if backlog is None else backlog)
-        ]
+        return [await create_unix_listener(path, backlog=65536 if backlog is None else backlog)]
 
     return Server(options, open_listeners)
 

@@ -7,13 +7,32 @@ per backend imported lazily.
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import anyio
-from anyio.abc import ByteStream
+from anyio.abc import ByteStream, SocketListener
 
-__all__ = ["Cleanup", "cleanup_scheduler", "connect_tcp", "connect_unix"]
+__all__ = [
+    "Cleanup",
+    "FastStream",
+    "cleanup_scheduler",
+    "connect_tcp",
+    "connect_unix",
+    "create_tcp_listeners",
+    "create_unix_listener",
+    "fast_stream",
+    "listener_from_socket",
+]
+
+
+def _in_trio() -> bool:
+    """Tell whether the running event loop is trio's (else it is asyncio's)."""
+    trio = sys.modules.get("trio")
+    return trio is not None and bool(trio.lowlevel.in_trio_run())
+
 
 Cleanup = Callable[[Callable[[], Awaitable[None]]], None]
 """Runs an async function later on the event loop it was made for, from any context."""
@@ -27,8 +46,7 @@ def cleanup_scheduler() -> Cleanup:
     task of its own owned by the event loop, like the finalizer of an
     abandoned async generator. Call this function from a task.
     """
-    trio = sys.modules.get("trio")
-    if trio is not None and trio.lowlevel.in_trio_run():
+    if _in_trio():
         from ._trio import cleanup_scheduler as trio_scheduler
 
         return trio_scheduler()
@@ -37,14 +55,64 @@ def cleanup_scheduler() -> Cleanup:
     return asyncio_scheduler()
 
 
+class FastStream(Protocol):
+    """What the driver may do with the streams of :mod:`._asyncio`, besides ``ByteStream``.
+
+    They hand bytes to the transport without waiting and keep reading ahead
+    of their callers, which saves the driver a cancel scope per write and a
+    task switch per message (see :meth:`~anywebsockets.connection.Connection._run`).
+    """
+
+    def write_nowait(self, data: bytes | memoryview) -> bool:
+        """Hand ``data`` over whole; True when the caller must await :meth:`wait_drained`."""
+
+    async def wait_drained(self) -> None:
+        """Wait until the kernel took every byte; always yields."""
+
+    async def receive_nocheck(self, max_bytes: int) -> bytes:
+        """``receive()`` without its cancellation check, which the caller just made."""
+
+    async def checkpoint_if_cancelled(self) -> None:
+        """The same as :func:`anyio.lowlevel.checkpoint_if_cancelled`, for less."""
+
+    async def wait_unclaimed(self) -> bool:
+        """Wait until bytes, EOF or an error arrived that no ``receive()`` waits for.
+
+        Returns False when :meth:`interrupt_unclaimed` ended the wait.
+        """
+
+    def interrupt_unclaimed(self) -> None:
+        """Make the pending (or next) :meth:`wait_unclaimed` return False at once."""
+
+
+def fast_stream(stream: ByteStream) -> FastStream | None:
+    """Return ``stream`` if it is one of :mod:`._asyncio`'s streams, else ``None``."""
+    module = sys.modules.get(__name__ + "._asyncio")
+    if module is not None and isinstance(stream, module._AsyncioSocketStream):
+        fast: FastStream = stream
+        return fast
+    return None
+
+
 async def connect_tcp(host: str, port: int) -> ByteStream:
     """Open a TCP connection to ``host``:``port`` with the running backend's best stream.
 
+    On asyncio, that is the stream of :mod:`._asyncio`, which reads ahead and
+    writes without waiting while the kernel takes the bytes; on trio,
+    anyio's. Both try every address of ``host`` the same way (RFC 8305) and
+    fail the same way.
+
     Raises:
-        OSError: the connection failed (anyio's "All connection attempts
-            failed" when several addresses were tried).
+        OSError: the connection failed: ``"All connection attempts failed"``
+            caused by the error of the one attempt, or by an exception
+            group of every attempt's errors; ``socket.gaierror`` when
+            ``host`` did not resolve.
     """
-    return await anyio.connect_tcp(host, port)
+    if _in_trio():
+        return await anyio.connect_tcp(host, port)
+    from ._asyncio import connect_tcp as asyncio_connect_tcp
+
+    return await asyncio_connect_tcp(host, port)
 
 
 async def connect_unix(path: str) -> ByteStream:
@@ -53,4 +121,59 @@ async def connect_unix(path: str) -> ByteStream:
     Raises:
         OSError: the connection failed.
     """
-    return await anyio.connect_unix(path)
+    if _in_trio():
+        return await anyio.connect_unix(path)
+    from ._asyncio import connect_unix as asyncio_connect_unix
+
+    return await asyncio_connect_unix(path)
+
+
+async def create_tcp_listeners(
+    host: str | None, port: int, *, backlog: int, reuse_port: bool
+) -> list[SocketListener]:
+    """Listen on ``host``:``port``, one listener per address, as anyio does.
+
+    ``host=None`` listens on every interface, IPv4 and IPv6; port 0 picks a
+    free port (the same one for every address). On asyncio, the listeners
+    accept connections as the streams of :mod:`._asyncio`.
+
+    Raises:
+        OSError: an address could not be bound (such as ``EADDRINUSE``).
+    """
+    multi = await anyio.create_tcp_listener(
+        local_host=host, local_port=port, reuse_port=reuse_port, backlog=backlog
+    )
+    listeners: list[SocketListener] = list(multi.listeners)  # type: ignore[arg-type]
+    if _in_trio():
+        return listeners
+    from ._asyncio import wrap_listeners
+
+    return wrap_listeners(listeners)
+
+
+async def create_unix_listener(path: str, *, backlog: int) -> SocketListener:
+    """Listen on a Unix socket at ``path``, as anyio does.
+
+    Raises:
+        OSError: the socket could not be bound.
+    """
+    listener = await anyio.create_unix_listener(path, backlog=backlog)
+    if _in_trio():
+        return listener
+    from ._asyncio import wrap_listeners
+
+    return wrap_listeners([listener])[0]
+
+
+async def listener_from_socket(sock: socket.socket) -> SocketListener:
+    """Listen on ``sock``, a bound and listening socket; the listener owns it.
+
+    Raises:
+        ValueError: ``sock`` is not a bound stream socket.
+    """
+    listener = await SocketListener.from_socket(sock)
+    if _in_trio():
+        return listener
+    from ._asyncio import wrap_listeners
+
+    return wrap_listeners([listener])[0]
