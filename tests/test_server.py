@@ -1308,11 +1308,13 @@ async def test_unix_serve(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> N
     assert f"server listening on {path}" in messages(caplog)
 
 
-async def test_unix_serve_sock(tmp_path: Path) -> None:
+@pytest.mark.parametrize("listening", [True, False])
+async def test_unix_serve_sock(tmp_path: Path, listening: bool) -> None:
     path = str(tmp_path / "ws.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(path)
-    sock.listen()
+    if listening:
+        sock.listen()
     with anyio.fail_after(TIMEOUT):
         async with unix_serve(echo, sock=sock), unix_connect(path) as ws:
             await ws.send("over unix")
@@ -1325,10 +1327,13 @@ async def test_unix_serve_needs_a_path_or_a_sock() -> None:
         unix_serve(echo)
 
 
-async def test_sock() -> None:
+@pytest.mark.parametrize("listening", [True, False])
+async def test_sock(listening: bool) -> None:
+    """A listening socket, or one only bound: the server calls listen(), like asyncio's."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    sock.listen()
+    if listening:
+        sock.listen()
     port = sock.getsockname()[1]
     with anyio.fail_after(TIMEOUT):
         async with serve(echo, sock=sock) as server:

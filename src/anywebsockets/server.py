@@ -674,7 +674,7 @@ def serve(
 
     async def open_listeners() -> Sequence[SocketListener]:
         if sock is not None:
-            return [await listener_from_socket(sock)]
+            return [await _listener_from_socket(sock, backlog)]
         hosts = [host] if host is None or isinstance(host, str) else list(host)
         listeners: list[SocketListener] = []
         try:
@@ -719,11 +719,22 @@ def unix_serve(
 
     async def open_listeners() -> Sequence[SocketListener]:
         if sock is not None:
-            return [await listener_from_socket(sock)]
+            return [await _listener_from_socket(sock, backlog)]
         assert path is not None
         return [await create_unix_listener(path, backlog=65536 if backlog is None else backlog)]
 
     return Server(options, open_listeners)
+
+
+async def _listener_from_socket(sock: socket.socket, backlog: int | None) -> SocketListener:
+    """Listen on ``sock``, calling ``listen()`` first if it is only bound, as asyncio does.
+
+    Raises:
+        ValueError: ``sock`` is not a bound stream socket.
+    """
+    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        sock.listen(65536 if backlog is None else backlog)
+    return await listener_from_socket(sock)
 
 
 async def serve_stream(handler: Handler, stream: ByteStream, **kwargs: Any) -> None:
