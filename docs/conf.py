@@ -28,3 +28,12 @@ napoleon_attr_annotations = True
 html_theme = "furo"
 html_title = "anywebsockets"
 exclude_patterns = ["_build"]
+
+
+def _public_bases(app, name, obj, options, bases):  # type: ignore[no-untyped-def]
+    """Leave private base classes (the mixins of ``Connection``) out of "Bases:"."""
+    bases[:] = [base for base in bases if not getattr(base, "__name__", "").startswith("_")]
+
+
+def setup(app):  # type: ignore[no-untyped-def]
+    app.connect("autodoc-process-bases", _public_bases)

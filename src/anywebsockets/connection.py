@@ -24,43 +24,26 @@ waits to receive, and runs the timers for everyone.
 
 Writing
 -------
-All writes go through :meth:`Connection._flush` under one lock (not taken
-for a frame that the stream of ``_backends`` takes whole at once). The write
-itself is shielded, and aborted when it makes no progress for
-``close_timeout``: a frame is written whole or the connection is lost. A task
-that holds the lock writes everything the engine queued before it lets go, so
-the reader never waits for the lock (it leaves its pongs to the current
-writer) and a sender cancelled while waiting for the lock loses nothing.
+All writes go through :meth:`Connection._flush` under one lock, and
+:func:`~anywebsockets.broadcast` queues frames that someone must then write:
+see :mod:`._writing` for both.
 
-Broadcasting
-------------
-:func:`~anywebsockets.broadcast` hands frames to the engine without waiting
-(:meth:`Connection._send_nowait`); then someone must write them. A task that
-holds the write lock does. Otherwise, an owned connection spawns a short task
-that writes them into the task group of :meth:`Connection._run`; a connection
-that no task group owns wakes the task that reads it, which writes what is
-queued before it reads again; with no such task, the frames go out with the
-application's next call on the connection.
+Modules
+-------
+``Connection`` is split by concept into base classes that cost nothing at
+run time: ``_Assembler`` (:mod:`._messages`) assembles the queued frames into
+messages, ``_Writer`` (:mod:`._writing`) writes, broadcasts and aborts. This
+module reads the network, runs the timers and holds the public methods.
 """
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import logging
 import math
 import os
 import uuid
 from collections import deque
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Generator,
-    Iterable,
-    Mapping,
-)
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal, overload
 
@@ -69,18 +52,11 @@ from anyio.abc import ByteStream, SocketAttribute
 from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 
 from ._backends import fast_stream
-from .exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
-from .protocol import (
-    SEND_EOF,
-    CloseCode,
-    Event,
-    Frame,
-    Opcode,
-    Protocol,
-    Request,
-    Response,
-    State,
-)
+from ._messages import _Assembler, _fragment_reader, _Fragments, _Messages, _PongWaiter
+from ._writing import _NETWORK_ERRORS as _NETWORK_ERRORS  # re-exported: client, _proxy
+from ._writing import _Writer
+from .exceptions import ConcurrencyError, ConnectionClosed
+from .protocol import CloseCode, Event, Frame, Opcode, Protocol, Request, Response, State
 
 __all__ = ["Connection", "Data"]
 
@@ -91,12 +67,8 @@ _MAX_READ = 65536
 # A fast stream has read the bytes already, in chunks of up to 256 KiB on
 # asyncio: take them whole rather than cut.
 _MAX_FAST_READ = 262144
-_MAX_WRITE = 262144  # larger writes are cut, each piece with its own deadline
 # On a fast stream, receiving calls that need not wait yield once every this many.
 _CALLS_BETWEEN_YIELDS = 16
-# What a broken stream raises. TimeoutError (an OSError) is a write that could
-# not finish within close_timeout.
-_NETWORK_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 _MESSAGE_TYPES = (str, bytes, bytearray, memoryview)
 
@@ -114,15 +86,6 @@ def _marks(value: int | tuple[int, int | None] | None) -> tuple[float, float]:
     return high, high // 4 if low is None else low
 
 
-def _original(exc: BaseException) -> BaseException:
-    """The OSError behind an anyio stream error, if there is one."""
-    if isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError) and isinstance(
-        exc.__cause__, OSError
-    ):
-        return exc.__cause__
-    return exc
-
-
 def _addresses(stream: ByteStream) -> tuple[Any, Any]:
     """Return the local and remote addresses of ``stream`` (``None`` where unknown)."""
     try:
@@ -134,7 +97,7 @@ def _addresses(stream: ByteStream) -> tuple[Any, Any]:
         return None, None
 
 
-class Connection(anyio.TypedAttributeProvider):
+class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
     """A WebSocket connection, shared by :class:`ClientConnection` and
     :class:`ServerConnection`.
 
@@ -407,62 +370,6 @@ class Connection(anyio.TypedAttributeProvider):
             await checkpoint()
         else:
             await self._checkpoint_if_cancelled()
-
-    def _collect_message(self) -> bool:
-        """Move frames of the current message from the queue to ``_parts``; True when done.
-
-        Also True when the connection is closed, so that waiters wake up.
-        """
-        if self._frames and not self._message_complete:
-            while self._frames and not self._message_complete:
-                frame = self._frames.popleft()
-                if self._opcode is None:
-                    self._opcode = frame.opcode
-                self._parts.append(frame.data)
-                self._message_complete = frame.fin
-            self._frames_taken()
-        return self._message_complete or self._stream_closed
-
-    def _frames_taken(self) -> None:
-        """Wake a reader paused by ``max_queue`` once the queue is down to the low mark."""
-        if self._paused and len(self._frames) <= self._queue_low:
-            self._notify()
-
-    def _take_parts(self) -> bytes:
-        """Return and forget the bytes taken from the message in progress."""
-        parts, self._parts = self._parts, []
-        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
-
-    async def _next_fragment(self, decode: bool | None) -> tuple[Data, bool]:
-        """Return the next fragment of the message in progress, and whether it ends it."""
-        if self._receiving:
-            raise ConcurrencyError("another task is receiving from this connection")
-        self._receiving = True
-        try:
-            await checkpoint()
-            await self._wait_until(lambda: bool(self._frames) or self._stream_closed)
-            if not self._frames:
-                raise self._closed_exc()
-            frame = self._frames.popleft()
-            self._frames_taken()
-            if self._opcode is None:
-                self._opcode = frame.opcode
-            opcode, fin = self._opcode, frame.fin
-            self._parts.append(frame.data)
-            data = self._take_parts()
-            if fin:
-                self._opcode = None
-        finally:
-            self._receiving = False
-        if not (opcode is Opcode.TEXT if decode is None else decode):
-            return data, fin
-        try:
-            text, used = codecs.utf_8_decode(data, "strict", fin)
-        except UnicodeDecodeError as exc:
-            raise await self._invalid_utf8(exc) from exc
-        if used < len(data):
-            self._parts.append(data[used:])  # the start of a split character
-        return text, fin
 
     async def _invalid_utf8(self, exc: UnicodeDecodeError) -> ConnectionClosed:
         """Close with 1007 after a forced decoding failed; return the error to raise."""
@@ -749,20 +656,6 @@ class Connection(anyio.TypedAttributeProvider):
     def _is_closed(self) -> bool:
         return self._stream_closed
 
-    def _closed_exc(self) -> ConnectionClosed:
-        exc = self.protocol.close_exc
-        if self._close_cause is not None:
-            exc.__cause__ = self._close_cause
-        return exc
-
-    def _set_cause(self, exc: BaseException) -> None:
-        """Remember why the connection failed, unless it is closed already."""
-        if self._close_cause is None and not self._stream_closed:
-            self._close_cause = _original(exc)
-
-    def _close_timeout(self) -> float:
-        return math.inf if self.close_timeout is None else self.close_timeout
-
     def _closing_deadline(self) -> float:
         """When the closing handshake must be over; set when first asked."""
         if self._close_deadline is None:
@@ -1013,316 +906,3 @@ class Connection(anyio.TypedAttributeProvider):
         self._ping_budget = self.ping_timeout
         self._next_ping_at = now + interval
         await self._flush_quietly()
-
-    # Internals: writing and closing.
-
-    async def _flush_user(self) -> None:
-        """Write what the engine queued, for an application call.
-
-        Raises:
-            ConnectionClosedError: the network failed; the connection is aborted.
-        """
-        try:
-            await self._flush()
-        except _NETWORK_ERRORS as exc:
-            self._set_cause(exc)
-            await self._abort()
-            raise self._closed_exc() from self._close_cause
-        if self._stream_closed:
-            # Closed while this call waited to write: what it queued may be lost.
-            raise self._closed_exc()
-
-    async def _flush_quietly(self) -> None:
-        """Write what the engine queued, for internal work: errors abort the connection.
-
-        Does not wait for a task that is writing already: that task writes
-        these bytes too before it lets go of the stream.
-        """
-        try:
-            await self._flush(wait=False)
-        except _NETWORK_ERRORS as exc:
-            self._set_cause(exc)
-            await self._abort()
-
-    async def _flush(self, *, wait: bool = True) -> None:
-        """Write the engine's pending bytes in order, until none are left.
-
-        Bytes queued while the lock is held are written by its holder before
-        it lets go, so a caller cancelled while it waits for the lock loses
-        nothing: its bytes still go out.
-
-        Args:
-            wait: False returns at once when another task holds the write lock.
-        Raises:
-            OSError, anyio.BrokenResourceError, anyio.ClosedResourceError: the
-                network failed; TimeoutError: a write made no progress for
-                ``close_timeout`` seconds.
-        """
-        lock = self._write_lock
-        if lock.locked():
-            if not wait:
-                return
-            await lock.acquire()
-        else:
-            pending = self.protocol.writes
-            if not pending:
-                return
-            if (
-                self._fast is not None
-                and len(pending) == 1
-                and 0 < len(pending[0]) <= _MAX_WRITE
-                and not self._stream_closed
-            ):
-                # One frame, and a stream that takes it whole at once: no
-                # other task can run meanwhile, so no lock is needed unless
-                # the kernel did not take it all.
-                data = self.protocol.data_to_send()[0]
-                if not self._fast.write_nowait(data):
-                    self._timers_changed()
-                    return
-                lock.acquire_nowait()
-                try:
-                    await self._drain(len(data))
-                except BaseException:
-                    lock.release()
-                    raise
-            else:
-                lock.acquire_nowait()  # a free lock, taken without a checkpoint
-        try:
-            while not self._stream_closed and (writes := self.protocol.data_to_send()):
-                await self._write(writes)
-        finally:
-            lock.release()
-        self._timers_changed()
-
-    async def _write(self, writes: list[bytes]) -> None:
-        """Write one batch of chunks from the engine, holding the write lock.
-
-        Shielded, so that no frame is ever half written; each piece of at most
-        ``_MAX_WRITE`` bytes must go out within ``close_timeout``, so a slow
-        peer that keeps reading is not mistaken for a dead one. An empty chunk
-        from the engine half-closes the stream.
-        """
-        data = writes[0] if len(writes) == 1 else b"".join(writes)
-        size = len(data)
-        fast = self._fast
-        if fast is not None and SEND_EOF not in writes:
-            # The stream takes each piece whole at once: a frame cannot be
-            # half written, and there is no deadline to watch unless the
-            # kernel did not take it all. Large writes go in pieces, sliced
-            # without copies, each with its own deadline.
-            if size <= _MAX_WRITE:
-                if fast.write_nowait(data):
-                    await self._drain(size)
-                return
-            self._pending_bytes += size
-            try:
-                view = memoryview(data)
-                for start in range(0, size, _MAX_WRITE):
-                    if fast.write_nowait(view[start : start + _MAX_WRITE]):
-                        await self._drain(0)
-            finally:
-                self._pending_bytes -= size
-            return
-        self._pending_bytes += size
-        try:
-            # The deadline is set when the scope is created: setting it again
-            # costs a timer reschedule, so only pieces after the first do.
-            timeout = self._close_timeout()
-            with anyio.CancelScope(shield=True, deadline=anyio.current_time() + timeout) as scope:
-                if size <= _MAX_WRITE:
-                    if size:
-                        await self._stream.send(data)
-                else:
-                    for start in range(0, size, _MAX_WRITE):
-                        if start:
-                            scope.deadline = anyio.current_time() + timeout
-                        await self._stream.send(data[start : start + _MAX_WRITE])
-                if SEND_EOF in writes:  # the engine queues nothing after it
-                    scope.deadline = anyio.current_time() + self._close_timeout()
-                    try:
-                        await self._stream.send_eof()
-                    except Exception:  # TLS cannot half-close, for one: close it all
-                        await self._abort()
-        finally:
-            self._pending_bytes -= size
-        if scope.cancelled_caught:
-            raise TimeoutError("no progress writing to the network within close_timeout")
-
-    async def _drain(self, size: int) -> None:
-        """Wait until a fast stream handed the ``size`` bytes just written to the kernel.
-
-        Shielded, within ``close_timeout``, as any write.
-
-        Raises:
-            TimeoutError: the kernel took nothing for ``close_timeout`` seconds.
-            anyio.BrokenResourceError, anyio.ClosedResourceError: the network failed.
-        """
-        assert self._fast is not None
-        deadline = anyio.current_time() + self._close_timeout()
-        self._pending_bytes += size
-        try:
-            with anyio.CancelScope(shield=True, deadline=deadline) as scope:
-                await self._fast.wait_drained()
-        finally:
-            self._pending_bytes -= size
-        if scope.cancelled_caught:
-            raise TimeoutError("no progress writing to the network within close_timeout")
-
-    # Internals: broadcasting.
-
-    def _outgoing_size(self) -> int:
-        """Bytes not handed to the network yet: being written, or queued in the engine."""
-        return self._pending_bytes + sum(len(chunk) for chunk in self.protocol.writes)
-
-    def _sending_fragments(self) -> bool:
-        """Tell whether a fragmented message is half sent: no other frame may go out now."""
-        return self.protocol._sending_fragments
-
-    def _send_nowait(self, opcode: Opcode, payload: bytes, encoded: bytes | None) -> None:
-        """Queue a whole message without waiting, and make sure it gets written.
-
-        The caller checked that the connection is open and not in the middle
-        of a fragmented message.
-
-        Args:
-            opcode: TEXT or BINARY.
-            payload: the message, as bytes (UTF-8 for text).
-            encoded: the frame already serialized for this connection, shared
-                with other connections, or ``None`` to let the engine encode it.
-        """
-        if encoded is None:
-            if opcode is Opcode.TEXT:
-                self.protocol.send_text(payload)
-            else:
-                self.protocol.send_binary(payload)
-        else:
-            if self.protocol.debug:
-                self.logger.debug("> %s", Frame(opcode, payload))
-            self.protocol.writes.append(encoded)
-        self._start_writing()
-
-    def _start_writing(self) -> None:
-        """See that the frames queued in the engine get written, without waiting."""
-        if self._write_lock.locked():
-            return  # the task holding the lock writes everything queued
-        if self._tg is not None:
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self._tg.start_soon(self._background_flush)
-            return
-        if self._read_scope is not None:
-            self._read_scope.cancel()  # the reader writes before it reads again
-        self._notify()  # so does a reader paused by max_queue
-
-    async def _background_flush(self) -> None:
-        """Write what the engine queued, in the task group of :meth:`_run`."""
-        self._flush_scheduled = False
-        try:
-            await self._flush_quietly()
-        except Exception as exc:  # a bug: fail the connection, not its owner
-            self.logger.error("connection crashed", exc_info=True)
-            self._set_cause(exc)
-            await self._abort()
-
-    async def _abort(self) -> None:
-        """Close the stream at once and mark the connection closed."""
-        if self.protocol.state is not State.CLOSED:
-            if not self._eof_fed:
-                self._eof_fed = True
-                self.protocol.receive_eof()
-            self._dispatch(self.protocol.events_received())
-            self.protocol.data_to_send()  # nothing can be written any more
-            self.protocol.state = State.CLOSED
-        if not self._stream_closed:
-            self._stream_closed = True
-            with anyio.CancelScope(shield=True):
-                with anyio.move_on_after(self._close_timeout()):
-                    with contextlib.suppress(Exception):  # the stream is gone either way
-                        await self._stream.aclose()
-            self.logger.info("connection closed")
-        self._notify()
-
-
-def _fragment_reader(fragments: object) -> Callable[[], Awaitable[Any]]:
-    """Return a coroutine function that returns the next fragment, or None at the end.
-
-    Raises:
-        TypeError: ``fragments`` is neither an iterable nor an async iterable,
-            or it is a mapping.
-    """
-    if isinstance(fragments, Mapping):
-        raise TypeError("a mapping is not a message; send its serialization")
-    if isinstance(fragments, AsyncIterable):
-        aiterator = fragments.__aiter__()
-
-        async def next_async() -> Any:
-            try:
-                return await aiterator.__anext__()
-            except StopAsyncIteration:
-                return None
-
-        return next_async
-    if not isinstance(fragments, Iterable):
-        raise TypeError(f"message has an unsupported type: {type(fragments).__name__}")
-    iterator = iter(fragments)
-
-    async def next_sync() -> Any:
-        return next(iterator, None)
-
-    return next_sync
-
-
-class _Messages:
-    """What ``async for message in ws`` iterates over: :meth:`Connection.recv` until closed."""
-
-    __slots__ = ("_connection",)
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    def __aiter__(self) -> _Messages:
-        return self
-
-    async def __anext__(self) -> Data:
-        try:
-            return await self._connection.recv()
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
-
-
-class _Fragments:
-    """What :meth:`Connection.recv_streaming` returns: the fragments of one message."""
-
-    __slots__ = ("_connection", "_decode", "_done")
-
-    def __init__(self, connection: Connection, decode: bool | None) -> None:
-        self._connection = connection
-        self._decode = decode
-        self._done = False
-
-    def __aiter__(self) -> _Fragments:
-        return self
-
-    async def __anext__(self) -> Data:
-        if self._done:
-            raise StopAsyncIteration
-        data, self._done = await self._connection._next_fragment(self._decode)
-        return data
-
-
-class _PongWaiter:
-    """What :meth:`Connection.ping` returns: awaiting it waits for the pong.
-
-    It is not a coroutine, so dropping it unawaited is fine.
-    """
-
-    __slots__ = ("_box", "_connection", "_event")
-
-    def __init__(self, connection: Connection, event: anyio.Event, box: list[float]) -> None:
-        self._connection = connection
-        self._event = event
-        self._box = box
-
-    def __await__(self) -> Generator[Any, None, float]:
-        return self._connection._wait_for_pong(self._event, self._box).__await__()
