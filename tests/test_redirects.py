@@ -60,6 +60,19 @@ class Recorder:
         self.requests.append(request)
 
 
+def recording(
+    recorder: Recorder, routes: dict[str, str]
+) -> Callable[[ServerConnection, Request], Response | None]:
+    """A ``process_request`` that records each request and redirects the paths in ``routes``."""
+
+    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        recorder(connection, request)
+        target = routes.get(request.path)
+        return None if target is None else redirecting(target)(connection, request)
+
+    return process_request
+
+
 @asynccontextmanager
 async def target_server(**kwargs: Any) -> AsyncIterator[tuple[Recorder, str]]:
     """An echo server that records requests; yield the recorder and its URI."""
@@ -118,14 +131,7 @@ async def test_redirect_with_two_locations_is_not_followed() -> None:
 
 async def test_relative_location_is_resolved_against_the_current_uri() -> None:
     recorder = Recorder()
-
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        recorder(connection, request)
-        if request.path == "/a/b?x=1":
-            return redirecting("c?y=2")(connection, request)
-        if request.path == "/a/c?y=2":
-            return redirecting("/d")(connection, request)
-        return None
+    process_request = recording(recorder, {"/a/b?x=1": "c?y=2", "/a/c?y=2": "/d"})
 
     async with running_server(echo, process_request=process_request) as (_, uri):
         with anyio.fail_after(TIMEOUT):
@@ -231,12 +237,7 @@ async def test_invalid_location_raises_invalid_uri() -> None:
 
 async def test_credentials_kept_on_same_origin_redirect() -> None:
     recorder = Recorder()
-
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        recorder(connection, request)
-        if request.path == "/":
-            return redirecting("/next")(connection, request)
-        return None
+    process_request = recording(recorder, {"/": "/next"})
 
     headers = {"Authorization": "Bearer t", "Cookie": "a=b", "X-Other": "1"}
     async with running_server(echo, process_request=process_request) as (_, uri):
@@ -275,12 +276,7 @@ async def test_credentials_dropped_on_cross_origin_redirect() -> None:
 async def test_uri_credentials_follow_the_uri() -> None:
     """``user:pass@`` belongs to a URI: a relative redirect keeps it, another host drops it."""
     recorder = Recorder()
-
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        recorder(connection, request)
-        if request.path == "/":
-            return redirecting("/next")(connection, request)
-        return None
+    process_request = recording(recorder, {"/": "/next"})
 
     async with (
         target_server() as (other, target),
