@@ -554,7 +554,7 @@ async def test_backends_stream_per_event_loop(anyio_backend: str, tmp_path: Path
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        async with await listener_from_socket(sock) as listener:
+        async with await listener_from_socket(sock, backlog=16) as listener:
             assert isinstance(listener, _AsyncioSocketListener) is ours
             assert listener.extra(SocketAttribute.local_address) == sock.getsockname()
         assert sock.fileno() == -1

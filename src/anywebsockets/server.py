@@ -335,6 +335,12 @@ class _Options:
         protocol.server_header = self.server_header
         return protocol
 
+    def _logger_for(
+        self, connection: ServerConnection | None
+    ) -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+        """The connection's logger once it exists (formatters then see it), else the server's."""
+        return self.logger if connection is None else connection.logger
+
     async def open(self, stream: ByteStream, server: Server | None) -> ServerConnection | None:
         """TLS and the opening handshake within ``open_timeout``; None when it failed.
 
@@ -360,14 +366,15 @@ class _Options:
                     ):
                         return connection
                 except _NETWORK_ERRORS as exc:
-                    logger = self.logger if connection is None else connection.logger
-                    logger.info("opening handshake failed: %s", exc or type(exc).__name__)
+                    self._logger_for(connection).info(
+                        "opening handshake failed: %s", exc or type(exc).__name__
+                    )
                 except Exception:
-                    logger = self.logger if connection is None else connection.logger
-                    logger.error("opening handshake failed", exc_info=True)
+                    self._logger_for(connection).error("opening handshake failed", exc_info=True)
             if scope.cancelled_caught:
-                logger = self.logger if connection is None else connection.logger
-                logger.info("opening handshake timed out after %s s", self.open_timeout)
+                self._logger_for(connection).info(
+                    "opening handshake timed out after %s s", self.open_timeout
+                )
         finally:
             if connection is None or connection.state is not State.OPEN:
                 with anyio.CancelScope(shield=True):
@@ -674,7 +681,7 @@ def serve(
 
     async def open_listeners() -> Sequence[SocketListener]:
         if sock is not None:
-            return [await _listener_from_socket(sock, backlog)]
+            return [await listener_from_socket(sock, backlog=backlog)]
         hosts = [host] if host is None or isinstance(host, str) else list(host)
         listeners: list[SocketListener] = []
         try:
@@ -716,25 +723,15 @@ def unix_serve(
     if path is None and sock is None:
         raise TypeError("unix_serve() needs a path or a sock")
     options = _Options(handler, **kwargs)
+    backlog = 65536 if backlog is None else backlog
 
     async def open_listeners() -> Sequence[SocketListener]:
         if sock is not None:
-            return [await _listener_from_socket(sock, backlog)]
+            return [await listener_from_socket(sock, backlog=backlog)]
         assert path is not None
-        return [await create_unix_listener(path, backlog=65536 if backlog is None else backlog)]
+        return [await create_unix_listener(path, backlog=backlog)]
 
     return Server(options, open_listeners)
-
-
-async def _listener_from_socket(sock: socket.socket, backlog: int | None) -> SocketListener:
-    """Listen on ``sock``, calling ``listen()`` first if it is only bound, as asyncio does.
-
-    Raises:
-        ValueError: ``sock`` is not a bound stream socket.
-    """
-    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-        sock.listen(65536 if backlog is None else backlog)
-    return await listener_from_socket(sock)
 
 
 async def serve_stream(handler: Handler, stream: ByteStream, **kwargs: Any) -> None:

@@ -165,12 +165,17 @@ async def create_unix_listener(path: str, *, backlog: int) -> SocketListener:
     return wrap_listeners([listener])[0]
 
 
-async def listener_from_socket(sock: socket.socket) -> SocketListener:
-    """Listen on ``sock``, a bound and listening socket; the listener owns it.
+async def listener_from_socket(sock: socket.socket, *, backlog: int) -> SocketListener:
+    """Listen on ``sock``, a bound socket; the listener owns it.
+
+    A socket that is only bound is put in the listening state first, with
+    ``backlog``, as asyncio's ``create_server(sock=...)`` does.
 
     Raises:
         ValueError: ``sock`` is not a bound stream socket.
     """
+    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        sock.listen(backlog)
     listener = await SocketListener.from_socket(sock)
     if _in_trio():
         return listener
