@@ -31,10 +31,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import ByteStream
+from anyio.lowlevel import checkpoint_if_cancelled
 
 from ._backends import FastStream
 from .exceptions import ConnectionClosed
@@ -55,6 +57,79 @@ def _original(exc: BaseException) -> BaseException:
     return exc
 
 
+class _Lock:
+    """A first-come, first-served lock that costs a few bytes until someone waits.
+
+    The connection's locks, in place of :class:`anyio.Lock`, whose waiter
+    queue (a ``deque`` of 760 bytes on asyncio, a parking lot on trio) would
+    be made for every connection, idle ones included. Taking a free lock
+    checks for cancellation but does not yield (as ``fast_acquire=True``);
+    releasing hands the lock to the first waiter, so none is overtaken.
+    Unlike anyio's, it does not check which task releases it.
+    """
+
+    __slots__ = ("_held", "_waiters")
+
+    def __init__(self) -> None:
+        self._held = False
+        # Each waiter: [event set when the lock is handed over, handed over?].
+        self._waiters: deque[list[Any]] | None = None
+
+    def locked(self) -> bool:
+        """Tell whether a task holds the lock."""
+        return self._held
+
+    def acquire_nowait(self) -> None:
+        """Take the free lock.
+
+        Raises:
+            anyio.WouldBlock: the lock is held.
+        """
+        if self._held:
+            raise anyio.WouldBlock
+        self._held = True
+
+    async def acquire(self) -> None:
+        """Take the lock, waiting for it if it is held.
+
+        Cancellation:
+            A checkpoint only when the lock is held; when free, it checks for
+            cancellation without yielding. A waiter cancelled once the lock
+            was handed to it hands it on to the next.
+        """
+        if not self._held:
+            await checkpoint_if_cancelled()
+            self._held = True
+            return
+        if self._waiters is None:
+            self._waiters = deque()
+        waiter: list[Any] = [anyio.Event(), False]
+        self._waiters.append(waiter)
+        try:
+            await waiter[0].wait()
+        except BaseException:
+            if waiter[1]:
+                self.release()
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """Let go of the lock: the first waiter, if any, holds it now."""
+        if self._waiters:
+            waiter = self._waiters.popleft()
+            waiter[1] = True
+            waiter[0].set()
+        else:
+            self._held = False
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
+
+
 class _Writer:
     """Writing, broadcasting and aborting, for :class:`~anywebsockets.connection.Connection`."""
 
@@ -63,7 +138,7 @@ class _Writer:
     close_timeout: float | None
     _stream: ByteStream
     _fast: FastStream | None
-    _write_lock: anyio.Lock
+    _write_lock: _Lock
     _pending_bytes: int
     _tg: anyio.abc.TaskGroup | None
     _flush_scheduled: bool

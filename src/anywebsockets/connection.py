@@ -54,7 +54,7 @@ from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 from ._backends import fast_stream
 from ._messages import _Assembler, _fragment_reader, _Fragments, _Messages, _PongWaiter
 from ._writing import _NETWORK_ERRORS as _NETWORK_ERRORS  # re-exported: client, _proxy
-from ._writing import _Writer
+from ._writing import _Lock, _Writer
 from .exceptions import ConcurrencyError, ConnectionClosed
 from .protocol import CloseCode, Event, Frame, Opcode, Protocol, Request, Response, State
 
@@ -71,6 +71,10 @@ _MAX_FAST_READ = 262144
 _CALLS_BETWEEN_YIELDS = 16
 _DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 _MESSAGE_TYPES = (str, bytes, bytearray, memoryview)
+# The frame queue of a connection that has received no data frame yet: an
+# empty deque costs 760 bytes, so idle connections share this one, which
+# stays empty (nothing is appended to it: see _dispatch).
+_NO_FRAMES: deque[Frame] = deque(maxlen=0)
 
 
 def _marks(value: int | tuple[int, int | None] | None) -> tuple[float, float]:
@@ -117,6 +121,56 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
             to the network, or ``(high, low)``.
     """
 
+    # Slots, not a __dict__ per connection (1.6 KiB with this many attributes).
+    # Subclasses keep a __dict__, for attributes that applications set.
+    __slots__ = (
+        "_addresses",
+        "_calls_since_yield",
+        "_changed",
+        "_checkpoint_if_cancelled",
+        "_close_cause",
+        "_close_deadline",
+        "_eof_fed",
+        "_fast",
+        "_flush_scheduled",
+        "_frames",
+        "_keepalive_ping",
+        "_max_read",
+        "_message_complete",
+        "_message_lock",
+        "_next_ping_at",
+        "_opcode",
+        "_parts",
+        "_paused",
+        "_pending_bytes",
+        "_ping_budget",
+        "_pings",
+        "_queue_high",
+        "_queue_low",
+        "_read_scope",
+        "_reading",
+        "_receive",
+        "_receiving",
+        "_send_yields",
+        "_stream",
+        "_stream_closed",
+        "_tg",
+        "_waiting",
+        "_watch_closing",
+        "_watching",
+        "_write_lock",
+        "close_timeout",
+        "id",
+        "latency",
+        "logger",
+        "ping_interval",
+        "ping_timeout",
+        "protocol",
+        "request",
+        "response",
+        "write_limit",
+    )
+
     def __init__(
         self,
         protocol: Protocol,
@@ -156,7 +210,7 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
         # takes them; _parts holds bytes taken from the message in progress
         # (of type _opcode) but not delivered yet, so that a cancelled recv or
         # an abandoned recv_streaming loses nothing.
-        self._frames: deque[Frame] = deque()
+        self._frames: deque[Frame] = _NO_FRAMES  # a deque of its own from the first frame
         self._opcode: Opcode | None = None
         self._parts: list[bytes | bytearray | memoryview] = []
         self._message_complete = False
@@ -166,7 +220,7 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
         # Reading: at most one task reads the stream; others wait for _changed
         # (_waiting of them: with none, _notify() has no one to wake).
         self._reading = False
-        self._changed = anyio.Event()
+        self._changed: anyio.Event | None = None  # made by the first waiter
         self._waiting = 0
         # Whether _run watches a fast stream (see _watch): then it alone runs
         # the timers, and whether it saw the closing handshake start.
@@ -175,8 +229,8 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
         self._calls_since_yield = 0
         # Writing.
         # Taking a free lock is not a checkpoint: callers have had theirs.
-        self._message_lock = anyio.Lock(fast_acquire=True)
-        self._write_lock = anyio.Lock(fast_acquire=True)
+        self._message_lock = _Lock()
+        self._write_lock = _Lock()
         self._pending_bytes = 0
         # The asyncio stream of _backends: it takes whole frames without
         # waiting (no cancel scope needed around such a write) and reads ahead.
@@ -664,12 +718,14 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
 
     def _notify(self) -> None:
         """Wake up every task waiting for a change."""
-        if self._waiting:
+        if self._waiting and self._changed is not None:
             self._changed.set()
-            self._changed = anyio.Event()
+            self._changed = None
 
     async def _wait_for_change(self) -> None:
         """Wait for the next :meth:`_notify`."""
+        if self._changed is None:
+            self._changed = anyio.Event()
         self._waiting += 1
         try:
             await self._changed.wait()
@@ -848,6 +904,8 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
         for event in events:
             if isinstance(event, Frame):
                 if event.opcode in _DATA_OPCODES:
+                    if self._frames is _NO_FRAMES:
+                        self._frames = deque()
                     self._frames.append(event)
                 elif event.opcode is Opcode.PONG:
                     self._pong_received(bytes(event.data))

@@ -115,6 +115,11 @@ def _wake(waiter: asyncio.Future[None] | None) -> None:
         waiter.set_result(None)
 
 
+# The chunk queue of a buffer that is empty: an empty deque costs 760 bytes,
+# so idle connections share this one, which stays empty.
+_NO_CHUNKS: deque[bytes] = deque(maxlen=0)
+
+
 class _StreamProtocol(asyncio.Protocol):
     """Buffer what the transport reads; tell the stream when it may write.
 
@@ -142,7 +147,7 @@ class _StreamProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         # Received bytes: chunks in order, the first one used up to offset;
         # size counts the bytes not taken yet.
-        self.chunks: deque[bytes] = deque()
+        self.chunks: deque[bytes] = _NO_CHUNKS
         self.offset = 0
         self.size = 0
         self.reading_paused = False
@@ -164,6 +169,8 @@ class _StreamProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if type(data) is not bytes:  # some loops hand over a bytearray
             data = bytes(data)
+        if self.chunks is _NO_CHUNKS:
+            self.chunks = deque()
         self.chunks.append(data)
         self.size += len(data)
         if self.size >= READ_HIGH and not self.reading_paused:
@@ -220,6 +227,8 @@ class _StreamProtocol(asyncio.Protocol):
                     parts.append(chunk)
                     available += len(chunk)
                 data = b"".join(parts)
+        if not chunks:
+            self.chunks = _NO_CHUNKS
         self.size -= len(data)
         if self.reading_paused and self.size <= READ_LOW and not self.lost:
             assert self.transport is not None

@@ -118,6 +118,36 @@ class Protocol:
             ``anywebsockets.server``.
     """
 
+    # Slots, not a __dict__ per connection (1.6 KiB with this many attributes).
+    # Subclasses keep a __dict__ for their own attributes.
+    __slots__ = (
+        "__weakref__",
+        "_buffer",
+        "_decoder",
+        "_discarding",
+        "_eof_rcvd",
+        "_handshake",
+        "_message_size",
+        "_sending_fragments",
+        "close_rcvd",
+        "close_rcvd_then_sent",
+        "close_sent",
+        "debug",
+        "eof_sent",
+        "events",
+        "extensions",
+        "handshake_exc",
+        "id",
+        "logger",
+        "max_fragment_size",
+        "max_size",
+        "reader",
+        "side",
+        "state",
+        "subprotocol",
+        "writes",
+    )
+
     def __init__(
         self,
         side: Side,
