@@ -48,6 +48,34 @@ _MAX_WRITE = 262144  # larger writes are cut, each piece with its own deadline
 _NETWORK_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
+def _pieces(writes: list[bytes]) -> list[bytes | memoryview]:
+    """Cut the engine's chunks into writes of at most ``_MAX_WRITE`` bytes.
+
+    Small chunks in a row are joined into one write; a chunk too large for
+    one write is sliced, without copies. So a large payload that the engine
+    queued apart from its header goes out without ever being copied.
+    """
+    if len(writes) == 1 and len(writes[0]) <= _MAX_WRITE:
+        return writes  # type: ignore[return-value]  # the common case
+    pieces: list[bytes | memoryview] = []
+    run: list[bytes] = []  # small chunks waiting to be joined
+    run_size = 0
+    for chunk in writes:
+        size = len(chunk)
+        if run and run_size + size > _MAX_WRITE:
+            pieces.append(run[0] if len(run) == 1 else b"".join(run))
+            run, run_size = [], 0
+        if size <= _MAX_WRITE:
+            run.append(chunk)
+            run_size += size
+        else:
+            view = memoryview(chunk)
+            pieces += [view[start : start + _MAX_WRITE] for start in range(0, size, _MAX_WRITE)]
+    if run:
+        pieces.append(run[0] if len(run) == 1 else b"".join(run))
+    return pieces
+
+
 def _original(exc: BaseException) -> BaseException:
     """The OSError behind an anyio stream error, if there is one."""
     if isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError) and isinstance(
@@ -260,23 +288,21 @@ class _Writer:
         peer that keeps reading is not mistaken for a dead one. An empty chunk
         from the engine half-closes the stream.
         """
-        data = writes[0] if len(writes) == 1 else b"".join(writes)
-        size = len(data)
+        pieces = _pieces(writes)
+        size = sum(len(piece) for piece in pieces)
         fast = self._fast
         if fast is not None and SEND_EOF not in writes:
             # The stream takes each piece whole at once: a frame cannot be
             # half written, and there is no deadline to watch unless the
-            # kernel did not take it all. Large writes go in pieces, sliced
-            # without copies, each with its own deadline.
-            if size <= _MAX_WRITE:
-                if fast.write_nowait(data):
+            # kernel did not take it all. Each piece has its own deadline.
+            if len(pieces) == 1:
+                if fast.write_nowait(pieces[0]):
                     await self._drain(size)
                 return
             self._pending_bytes += size
             try:
-                view = memoryview(data)
-                for start in range(0, size, _MAX_WRITE):
-                    if fast.write_nowait(view[start : start + _MAX_WRITE]):
+                for piece in pieces:
+                    if fast.write_nowait(piece):
                         await self._drain(0)
             finally:
                 self._pending_bytes -= size
@@ -287,14 +313,11 @@ class _Writer:
             # costs a timer reschedule, so only pieces after the first do.
             timeout = self._close_timeout()
             with anyio.CancelScope(shield=True, deadline=anyio.current_time() + timeout) as scope:
-                if size <= _MAX_WRITE:
-                    if size:
-                        await self._stream.send(data)
-                else:
-                    for start in range(0, size, _MAX_WRITE):
-                        if start:
-                            scope.deadline = anyio.current_time() + timeout
-                        await self._stream.send(data[start : start + _MAX_WRITE])
+                for index, piece in enumerate(pieces):
+                    if index:
+                        scope.deadline = anyio.current_time() + timeout
+                    if piece:
+                        await self._stream.send(piece if type(piece) is bytes else bytes(piece))
                 if SEND_EOF in writes:  # the engine queues nothing after it
                     scope.deadline = anyio.current_time() + self._close_timeout()
                     try:

@@ -766,3 +766,41 @@ def test_fail_cuts_long_reasons_on_a_character_boundary() -> None:
     protocol.fail(1011, "é" * 100)
     close = Close.parse(protocol.data_to_send()[0][2:])
     assert close == Close(1011, "é" * 61)
+
+
+@pytest.mark.parametrize("size", [65535, 65536, 1 << 20])
+def test_server_queues_a_large_payload_apart_from_its_header(size: int) -> None:
+    payload = random.randbytes(size)
+    protocol = server()
+    protocol.send_binary(payload)
+    protocol.send_text(b"after")
+    writes = protocol.data_to_send()
+    assert b"".join(writes) == wire(OP_BINARY, payload, masked=False) + wire(
+        OP_TEXT, b"after", masked=False
+    )
+    if size < 65536:
+        assert len(writes) == 2  # one chunk per frame
+    else:
+        # Header, then the application's own bytes object, not a copy.
+        assert len(writes) == 3
+        assert writes[1] is payload
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_server_copies_a_large_mutable_payload(kind: type) -> None:
+    payload = random.randbytes(65536)
+    protocol = server()
+    protocol.send_binary(kind(payload))
+    assert protocol.data_to_send() == [wire(OP_BINARY, payload, masked=False)]
+
+
+def test_client_masks_a_large_payload_in_one_chunk() -> None:
+    payload = random.randbytes(65536)
+    protocol = client()
+    protocol.send_binary(payload)
+    [chunk] = protocol.data_to_send()
+    assert len(chunk) == 14 + len(payload)
+    server_side = server()
+    server_side.receive_data(chunk)
+    [frame] = server_side.events_received()
+    assert frame.data == payload

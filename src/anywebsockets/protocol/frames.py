@@ -234,14 +234,8 @@ class Frame:
         if isinstance(data, memoryview):
             data = _flat(data)
         length = len(data)
-        first = (
-            (0x80 if self.fin else 0)
-            | (0x40 if self.rsv1 else 0)
-            | (0x20 if self.rsv2 else 0)
-            | (0x10 if self.rsv3 else 0)
-            | self.opcode
-        )
         if mask:
+            first = self._first_byte()
             key = _new_mask_key()
             if length < 126:
                 header = _pack_masked_header(first, 0x80 | length, key)
@@ -250,13 +244,25 @@ class Frame:
             else:
                 header = _pack_masked_header64(first, 0xFF, length, key)
             return concat_masked(header, data, key)
+        return self._unmasked_header(length) + data
+
+    def _first_byte(self) -> int:
+        return (
+            (0x80 if self.fin else 0)
+            | (0x40 if self.rsv1 else 0)
+            | (0x20 if self.rsv2 else 0)
+            | (0x10 if self.rsv3 else 0)
+            | self.opcode
+        )
+
+    def _unmasked_header(self, length: int) -> bytes:
+        """The header of the frame unmasked, for a payload of ``length`` bytes."""
+        first = self._first_byte()
         if length < 126:
-            header = _pack_header(first, length)
-        elif length < 65536:
-            header = _pack_header16(first, 126, length)
-        else:
-            header = _pack_header64(first, 127, length)
-        return header + data
+            return _pack_header(first, length)
+        if length < 65536:
+            return _pack_header16(first, 126, length)
+        return _pack_header64(first, 127, length)
 
 
 def parse_frame(

@@ -85,6 +85,9 @@ _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
 _MAX_CLOSE_REASON = 123  # a close frame's payload is at most 125 bytes, code included
+# Unmasked payloads of this size or more are queued apart from their header:
+# copying them behind it costs more than writing a second piece.
+_SEPARATE_PAYLOAD_AT = 65536
 
 
 def _truncate(text: str, size: int) -> str:
@@ -592,7 +595,18 @@ class Protocol:
             self.logger.debug("> %s", frame)
         for extension in self.extensions:
             frame = extension.encode(frame)
-        self.writes.append(frame.serialize(mask=self.side is Side.CLIENT))
+        data = frame.data
+        if (
+            self.side is Side.SERVER
+            and isinstance(data, bytes)
+            and len(data) >= _SEPARATE_PAYLOAD_AT
+        ):
+            # A large payload goes out as it is, after its header, rather than
+            # copied behind it: the driver writes the two pieces in turn. Only
+            # bytes: the application may reuse a mutable buffer.
+            self.writes += (frame._unmasked_header(len(data)), data)
+        else:
+            self.writes.append(frame.serialize(mask=self.side is Side.CLIENT))
 
     # Internals: sending handshake messages.
 

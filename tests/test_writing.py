@@ -1,8 +1,10 @@
-"""The connection's own lock (``anywebsockets._writing._Lock``), on asyncio and trio.
+"""Helpers of the connection's writing (``anywebsockets._writing``).
 
-It stands in for :class:`anyio.Lock` so that idle connections do not carry a
-waiter queue each; these tests hold it to the same promises: first come,
-first served, and no waiter lost or deadlocked by a cancellation.
+``_Lock`` stands in for :class:`anyio.Lock` so that idle connections do not
+carry a waiter queue each; these tests hold it to the same promises, on
+asyncio and trio: first come, first served, and no waiter lost or
+deadlocked by a cancellation. ``_pieces`` cuts the engine's chunks into
+writes without copying large payloads.
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ import anyio
 import pytest
 from anyio.lowlevel import checkpoint
 
-from anywebsockets._writing import _Lock
+from anywebsockets._writing import _MAX_WRITE, _Lock, _pieces
 
 from .utils import TIMEOUT
 
-pytestmark = pytest.mark.anyio
 
-
+@pytest.mark.anyio
 async def test_free_lock_is_taken_without_waiting() -> None:
     lock = _Lock()
     assert not lock.locked()
@@ -32,6 +33,7 @@ async def test_free_lock_is_taken_without_waiting() -> None:
     lock.release()
 
 
+@pytest.mark.anyio
 async def test_taking_a_free_lock_checks_for_cancellation() -> None:
     lock = _Lock()
     with anyio.CancelScope() as scope:
@@ -41,6 +43,7 @@ async def test_taking_a_free_lock_checks_for_cancellation() -> None:
     assert not lock.locked()
 
 
+@pytest.mark.anyio
 async def test_waiters_get_the_lock_in_order() -> None:
     lock = _Lock()
     order: list[int] = []
@@ -64,6 +67,7 @@ async def test_waiters_get_the_lock_in_order() -> None:
     assert not lock.locked()
 
 
+@pytest.mark.anyio
 async def test_waiter_cancelled_before_its_turn_leaves_the_queue() -> None:
     lock = _Lock()
     got: list[str] = []
@@ -88,6 +92,7 @@ async def test_waiter_cancelled_before_its_turn_leaves_the_queue() -> None:
     assert not lock.locked()
 
 
+@pytest.mark.anyio
 async def test_waiter_cancelled_as_it_gets_the_lock_passes_it_on() -> None:
     lock = _Lock()
     got: list[str] = []
@@ -115,3 +120,28 @@ async def test_waiter_cancelled_as_it_gets_the_lock_passes_it_on() -> None:
     assert got[-1] == "second"
     assert got in (["second"], ["first", "second"])
     assert not lock.locked()
+
+
+def test_pieces_keeps_a_single_small_chunk() -> None:
+    writes = [b"frame"]
+    assert _pieces(writes) is writes
+
+
+def test_pieces_joins_small_chunks_up_to_the_write_size() -> None:
+    small = [bytes([n]) * 100_000 for n in range(5)]
+    pieces = _pieces(small)
+    assert [len(piece) for piece in pieces] == [200_000, 200_000, 100_000]
+    assert b"".join(pieces) == b"".join(small)
+
+
+def test_pieces_slices_a_large_chunk_without_copying() -> None:
+    header, payload, after = b"\x82\x7f" + bytes(8), bytes(range(256)) * 4096, b"tail"
+    pieces = _pieces([header, payload, after])
+    assert b"".join(pieces) == header + payload + after
+    assert all(len(piece) <= _MAX_WRITE for piece in pieces)
+    assert pieces[0] == header  # written before the payload, not copied into it
+    sliced = pieces[1:-1]
+    assert sliced and all(
+        isinstance(piece, memoryview) and piece.obj is payload for piece in sliced
+    )
+    assert pieces[-1] == after
