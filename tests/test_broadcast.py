@@ -162,9 +162,15 @@ async def test_compressed_and_uncompressed_connections() -> None:
             compressed = [c for c in gathering.connections if c.protocol.extensions]
             plain = [c for c in gathering.connections if not c.protocol.extensions]
             assert (len(compressed), len(plain)) == (2, 2)
-            # Look at what is queued before any task had a chance to write it.
+            # Look at what is queued: with each write lock held, as if a task
+            # were writing, the frames wait in the engine for that task.
+            for c in gathering.connections:
+                c._write_lock.acquire_nowait()
             await broadcast(gathering.connections, message)
             queued = {c: c.protocol.writes[-1] for c in gathering.connections}
+            for c in gathering.connections:
+                c._write_lock.release()
+                await c._flush_quietly()  # what the lock holder does before it lets go
             # Uncompressed server connections share the very same bytes.
             assert queued[plain[0]] is queued[plain[1]]
             assert queued[compressed[0]] is not queued[compressed[1]]

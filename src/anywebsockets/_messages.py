@@ -32,6 +32,7 @@ class _Assembler:
     _opcode: Opcode | None
     _parts: list[bytes | bytearray | memoryview]
     _message_complete: bool
+    _text: str | None
     _receiving: bool
     _paused: bool
     _queue_low: float
@@ -59,6 +60,8 @@ class _Assembler:
                     self._opcode = frame.opcode
                 self._parts.append(frame.data)
                 self._message_complete = frame.fin
+            # Only a message of one frame can carry its decoded text.
+            self._text = frame.text
             self._frames_taken()
         return self._message_complete or self._stream_closed
 
@@ -68,8 +71,12 @@ class _Assembler:
             self._notify()
 
     def _take_parts(self) -> bytes:
-        """Return and forget the bytes taken from the message in progress."""
+        """Return and forget the bytes taken from the message in progress.
+
+        Forgets its decoded text too: read ``_text`` first.
+        """
         parts, self._parts = self._parts, []
+        self._text = None
         return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
 
     async def _next_fragment(self, decode: bool | None) -> tuple[Data, bool]:

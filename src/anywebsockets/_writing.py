@@ -168,6 +168,7 @@ class _Writer:
     _fast: FastStream | None
     _write_lock: _Lock
     _pending_bytes: int
+    _undrained: int
     _tg: anyio.abc.TaskGroup | None
     _flush_scheduled: bool
     _read_scope: anyio.CancelScope | None
@@ -386,6 +387,21 @@ class _Writer:
         """See that the frames queued in the engine get written, without waiting."""
         if self._write_lock.locked():
             return  # the task holding the lock writes everything queued
+        fast = self._fast
+        if fast is not None and self._tg is not None and self.protocol.state is State.OPEN:
+            # A stream that takes whole frames at once gets them now, as in
+            # send(): no task per frame. Only when the kernel takes no more
+            # does a task of _run wait for it, within close_timeout; until
+            # then the bytes count as outgoing, for write_limit.
+            pieces = _pieces(self.protocol.data_to_send())
+            waiting = False
+            for piece in pieces:
+                waiting = fast.write_nowait(piece) or waiting
+            if not waiting:
+                return
+            size = sum(len(piece) for piece in pieces)
+            self._pending_bytes += size
+            self._undrained += size
         if self._tg is not None:
             if not self._flush_scheduled:
                 self._flush_scheduled = True
@@ -399,10 +415,32 @@ class _Writer:
         """Write what the engine queued, in the task group of :meth:`_run`."""
         self._flush_scheduled = False
         try:
+            if self._undrained:
+                await self._drain_handed_over()
             await self._flush_quietly()
         except Exception as exc:  # a bug: fail the connection, not its owner
             self.logger.error("connection crashed", exc_info=True)
             self._set_cause(exc)
+            await self._abort()
+
+    async def _drain_handed_over(self) -> None:
+        """Wait until the kernel took the frames :meth:`_start_writing` handed over.
+
+        Aborts the connection when it takes none for ``close_timeout``.
+        """
+        lock = self._write_lock
+        await lock.acquire()
+        undrained, self._undrained = self._undrained, 0
+        failure: BaseException | None = None
+        try:
+            await self._drain(0)
+        except _NETWORK_ERRORS as exc:
+            failure = exc
+        finally:
+            self._pending_bytes -= undrained
+            lock.release()
+        if failure is not None:
+            self._set_cause(failure)
             await self._abort()
 
     async def _abort(self) -> None:

@@ -154,7 +154,9 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
         "_send_yields",
         "_stream",
         "_stream_closed",
+        "_text",
         "_tg",
+        "_undrained",
         "_waiting",
         "_watch_closing",
         "_watching",
@@ -214,6 +216,7 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
         self._opcode: Opcode | None = None
         self._parts: list[bytes | bytearray | memoryview] = []
         self._message_complete = False
+        self._text: str | None = None  # the decoded text of a one-frame message in _parts
         self._receiving = False
         self._paused = False
         self._addresses = _addresses(stream)
@@ -232,6 +235,9 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
         self._message_lock = _Lock()
         self._write_lock = _Lock()
         self._pending_bytes = 0
+        # Bytes handed to a fast stream by broadcast() that the kernel had no
+        # room for yet (counted in _pending_bytes too until drained).
+        self._undrained = 0
         # The asyncio stream of _backends: it takes whole frames without
         # waiting (no cancel scope needed around such a write) and reads ahead.
         self._fast = fast_stream(stream)
@@ -364,12 +370,14 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
             await self._wait_until(self._collect_message)
             if not self._message_complete:
                 raise self._closed_exc()
-            opcode, data = self._opcode, self._take_parts()
+            opcode, text, data = self._opcode, self._text, self._take_parts()
             self._opcode, self._message_complete = None, False
         finally:
             self._receiving = False
         if not (opcode is Opcode.TEXT if decode is None else decode):
             return data
+        if text is not None:  # decoded by the engine when it checked it
+            return text
         try:
             return data.decode()
         except UnicodeDecodeError as exc:

@@ -804,3 +804,33 @@ def test_client_masks_a_large_payload_in_one_chunk() -> None:
     server_side.receive_data(chunk)
     [frame] = server_side.events_received()
     assert frame.data == payload
+
+
+@pytest.mark.parametrize(
+    ("payload", "text"),
+    [
+        ("café ☕".encode(), "café ☕"),  # decoded to be checked: kept
+        (b"plain ascii", None),  # checked without decoding
+    ],
+)
+def test_received_text_frame_keeps_its_decoded_text(payload: bytes, text: str | None) -> None:
+    protocol = server()
+    protocol.receive_data(wire(OP_TEXT, payload))
+    [frame] = protocol.events_received()
+    assert frame.data == payload
+    assert frame.text == text
+
+
+def test_fragmented_and_binary_frames_carry_no_text() -> None:
+    protocol = server()
+    protocol.receive_data(wire(OP_TEXT, b"caf", fin=False))
+    protocol.receive_data(wire(OP_CONT, "é".encode()))
+    protocol.receive_data(wire(OP_BINARY, "é".encode()))
+    assert [frame.text for frame in protocol.events_received()] == [None, None, None]
+
+
+def test_text_is_not_part_of_a_frames_identity() -> None:
+    frame = Frame(OP_TEXT, "é".encode())
+    frame.text = "é"
+    assert frame == Frame(OP_TEXT, "é".encode())
+    assert "text" not in repr(frame)

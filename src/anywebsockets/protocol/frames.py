@@ -189,6 +189,13 @@ class Frame:
     rsv1: bool = False
     rsv2: bool = False
     rsv3: bool = False
+    text: str | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
+    """The payload decoded, when the engine decoded it already to check it.
+
+    Set on received text frames that hold a whole message and are not ASCII
+    (ASCII needs no decoding to be checked), so that the application's
+    decoding is not done twice; ``None`` otherwise.
+    """
 
     def __str__(self) -> str:
         """Describe the frame in one line for debug logs.

@@ -546,7 +546,11 @@ class Protocol:
             # Fragmented text: fail on the first invalid sequence, not at the end.
             self._decoder.decode(frame.data, frame.fin)
         elif frame.opcode is OP_TEXT:
-            codecs.utf_8_decode(frame.data, "strict", True)
+            # A whole message: ASCII is valid UTF-8, checked without decoding;
+            # otherwise the decoded text is kept for the application.
+            data = frame.data
+            if not (isinstance(data, bytes | bytearray) and data.isascii()):
+                frame.text = codecs.utf_8_decode(data, "strict", True)[0]
         if frame.fin:
             self._message_size = None
             self._decoder = None
