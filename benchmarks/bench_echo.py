@@ -12,10 +12,13 @@ websockets-asyncio on the same side in the same run (below 1: cheaper).
 
 Scenarios (compression off unless said): ``echo-16``, ``echo-1k``, ``echo-64k``,
 ``echo-1m`` (binary echo, the tested side as server echoes, as client sends and waits);
+``text-16``, ``text-1k``, ``text-64k``, ``text-1m`` (the same with text messages,
+mostly ASCII with some non-ASCII characters, so each side decodes and checks UTF-8);
 ``stream-in-1k`` / ``stream-out-1k`` (1 KiB binary messages one way, the tested side
 receives / sends); ``handshake`` (the client opens and closes; the server side's CPU
-is read between two marks on a separate control connection); ``deflate-text-1k``
-(permessage-deflate on, 1 KiB text echo).
+is read between two marks on a separate control connection); ``deflate-text-1k``,
+``deflate-text-64k`` (permessage-deflate on, JSON-like text echo). Broadcasting to many
+clients has its own script, ``bench_broadcast.py``.
 
 ``--profile LIB:SIDE:SCENARIO`` runs that one cell once with cProfile in the tested
 process (only around the measured parts) and prints the top functions by own time.
@@ -45,7 +48,7 @@ from echo_proc import LIBS, PLAIN_LIBS, RAW_PEER, SCENARIOS  # noqa: E402
 
 PEER = "ws-asyncio"
 REFERENCE = "ws-asyncio"
-CELL_TIMEOUT = 120  # seconds for one client process (all scenarios of one cell)
+CELL_TIMEOUT = 280  # s for one client process (all scenarios of a cell; its SIGALRM: 300 s)
 
 REQUIRES = {
     "aws-asyncio": "anywebsockets",
@@ -210,8 +213,8 @@ def main() -> None:
         for lib in libs:
             if lib in PLAIN_LIBS:
                 continue
-            figures = [run_memory(lib, args.memory) for _ in range(args.rounds)]
-            print(f"{lib:<20}{statistics.median(figures) / 1024:>10.1f} KiB")
+            sizes = [run_memory(lib, args.memory) for _ in range(args.rounds)]
+            print(f"{lib:<20}{statistics.median(sizes) / 1024:>10.1f} KiB")
         return
     if REFERENCE not in libs:
         libs.insert(0, REFERENCE)

@@ -62,16 +62,24 @@ LIBS = [
 PLAIN_LIBS = ("asyncio-plain", "anyio-plain", "aws-plain")
 RAW_PEER = "raw-asyncio"
 
-# name -> (kind, N, size, compression). kind: echo, stream-in, stream-out, handshake.
-SCENARIOS: dict[str, tuple[str, int, int, bool]] = {
-    "echo-16": ("echo", 4000, 16, False),
-    "echo-1k": ("echo", 4000, 1024, False),
-    "echo-64k": ("echo", 1000, 64 * 1024, False),
-    "echo-1m": ("echo", 60, 1024 * 1024, False),
-    "stream-in-1k": ("stream-in", 20000, 1024, False),
-    "stream-out-1k": ("stream-out", 20000, 1024, False),
-    "handshake": ("handshake", 200, 0, False),
-    "deflate-text-1k": ("echo", 800, 1024, True),
+# name -> (kind, N, size, compression, text). kind: echo, stream-in, stream-out,
+# handshake. size is in bytes (UTF-8 bytes for text). Text messages are
+# mixed_text() without compression (mostly ASCII, some non-ASCII characters, so
+# that UTF-8 validation has work to do) and JSON-like text_payload() with it.
+SCENARIOS: dict[str, tuple[str, int, int, bool, bool]] = {
+    "echo-16": ("echo", 4000, 16, False, False),
+    "echo-1k": ("echo", 4000, 1024, False, False),
+    "echo-64k": ("echo", 1000, 64 * 1024, False, False),
+    "echo-1m": ("echo", 60, 1024 * 1024, False, False),
+    "text-16": ("echo", 4000, 16, False, True),
+    "text-1k": ("echo", 4000, 1024, False, True),
+    "text-64k": ("echo", 1000, 64 * 1024, False, True),
+    "text-1m": ("echo", 60, 1024 * 1024, False, True),
+    "stream-in-1k": ("stream-in", 20000, 1024, False, False),
+    "stream-out-1k": ("stream-out", 20000, 1024, False, False),
+    "handshake": ("handshake", 200, 0, False, False),
+    "deflate-text-1k": ("echo", 800, 1024, True, True),
+    "deflate-text-64k": ("echo", 200, 64 * 1024, True, True),
 }
 
 
@@ -86,6 +94,31 @@ def text_payload(size: int) -> str:
         parts.append(part)
         length += len(part)
     return "".join(parts)[:size]
+
+
+def mixed_text(size: int) -> str:
+    """Deterministic text of exactly ``size`` UTF-8 bytes, mostly ASCII.
+
+    Plain ASCII words and, for the first word and one word in five after
+    it, accented Latin, Greek, CJK or a 4-byte character (emoji): a UTF-8
+    decoder meets every sequence length and cannot take an all-ASCII
+    shortcut on whole blocks. 13 to 17 % of the bytes are non-ASCII (more
+    at 16 B).
+    """
+    rng = random.Random(-size)
+    ascii_words = ["message", "status", "update", "price", "value", "the", "and", "user"]
+    other_words = ["café", "naïve", "Grüße", "señor", "αβγ", "日本語", "€5", "🙂"]
+    parts: list[str] = []
+    length = 0
+    while length < size:  # the first word is never ASCII, so 16 B has some too
+        pick = other_words if not parts or rng.random() < 0.2 else ascii_words
+        word = rng.choice(pick) + " "
+        parts.append(word)
+        length += len(word.encode())
+    text = "".join(parts)
+    while len(text.encode()) > size:  # drop whole characters, never split one
+        text = text[:-1]
+    return text + " " * (size - len(text.encode()))
 
 
 class Closed(Exception):
@@ -505,13 +538,13 @@ async def drive(
     # out a third dearer than the same one run later.
     async with connect(ports[0], False) as ws:
         await ws.send(f"echo {WARMUP} 1024")
-        payload = os.urandom(1024)
+        warmup = os.urandom(1024)
         for _ in range(WARMUP):
-            await ws.send(payload)
+            await ws.send(warmup)
             await ws.recv()
         await ws.recv()
     for name in names:
-        kind, n, size, deflate = SCENARIOS[name]
+        kind, n, size, deflate, text = SCENARIOS[name]
         port = ports[1] if deflate else ports[0]
         if port == 0 or (deflate and lib in ("trio-websocket", "picows")):  # no compression there
             results[name] = None
@@ -521,6 +554,8 @@ async def drive(
             continue
         if deflate:
             payload: str | bytes = text_payload(size)
+        elif text:
+            payload = mixed_text(size)
         else:
             payload = os.urandom(size)
         if kind == "echo":
@@ -723,8 +758,8 @@ async def drive_plain(
     await conn.readline()
     await close()
     for name in names:
-        kind, n, size, deflate = SCENARIOS[name]
-        if kind == "handshake" or deflate:
+        kind, n, size, deflate, text = SCENARIOS[name]
+        if kind == "handshake" or deflate or text:  # plain TCP has no text messages
             results[name] = None
             continue
         payload = os.urandom(size)
