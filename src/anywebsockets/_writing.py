@@ -354,7 +354,10 @@ class _Writer:
 
     def _outgoing_size(self) -> int:
         """Bytes not handed to the network yet: being written, or queued in the engine."""
-        return self._pending_bytes + sum(len(chunk) for chunk in self.protocol.writes)
+        writes = self.protocol.writes
+        if not writes:
+            return self._pending_bytes
+        return self._pending_bytes + sum(len(chunk) for chunk in writes)
 
     def _sending_fragments(self) -> bool:
         """Tell whether a fragmented message is half sent: no other frame may go out now."""
@@ -393,13 +396,18 @@ class _Writer:
             # send(): no task per frame. Only when the kernel takes no more
             # does a task of _run wait for it, within close_timeout; until
             # then the bytes count as outgoing, for write_limit.
-            pieces = _pieces(self.protocol.data_to_send())
-            waiting = False
-            for piece in pieces:
-                waiting = fast.write_nowait(piece) or waiting
-            if not waiting:
-                return
-            size = sum(len(piece) for piece in pieces)
+            writes = self.protocol.data_to_send()
+            if len(writes) == 1 and len(writes[0]) <= _MAX_WRITE:
+                if not fast.write_nowait(writes[0]):
+                    return
+                size = len(writes[0])
+            else:
+                waiting = False
+                for piece in _pieces(writes):
+                    waiting = fast.write_nowait(piece) or waiting
+                if not waiting:
+                    return
+                size = sum(len(chunk) for chunk in writes)
             self._pending_bytes += size
             self._undrained += size
         if self._tg is not None:
