@@ -15,6 +15,7 @@ import re
 import socket
 import ssl
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -532,6 +533,43 @@ async def test_wait_closed_waits_for_handlers() -> None:
     assert finished == ["handler", "wait_closed"]
 
 
+async def test_wait_closed_waits_for_every_handler() -> None:
+    """Waiters keep waiting after the first handler returns, until the last one does."""
+    releases = [anyio.Event(), anyio.Event()]
+    finished: list[str] = []
+    started = 0
+    both_started = anyio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal started
+        index = started
+        started += 1
+        if started == 2:
+            both_started.set()
+        await releases[index].wait()
+        finished.append(f"handler {index}")
+
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(handler) as (server, uri), connect(uri), connect(uri):
+            await both_started.wait()
+            server.close(close_connections=False)
+            async with anyio.create_task_group() as tg:
+
+                async def waiter(name: str) -> None:
+                    await server.wait_closed()
+                    finished.append(name)
+
+                tg.start_soon(waiter, "first waiter")
+                tg.start_soon(waiter, "second waiter")
+                await anyio.sleep(0.05)
+                releases[0].set()
+                await anyio.sleep(0.05)
+                assert finished == ["handler 0"]
+                releases[1].set()
+    assert finished[:2] == ["handler 0", "handler 1"]
+    assert sorted(finished[2:]) == ["first waiter", "second waiter"]
+
+
 async def test_aclose_closes_and_waits() -> None:
     results: list[Any] = []
     with anyio.fail_after(TIMEOUT):
@@ -809,6 +847,22 @@ async def test_process_request_answers_instead(is_coroutine: bool) -> None:
             assert raised.value.response.status_code == 200
             await assert_echoes(uri)
     assert seen == [(True, State.CONNECTING)] * 3
+
+
+async def test_date_header_follows_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Date header is formatted once per second, and changes with the second."""
+    from anywebsockets import server as server_module
+
+    now = [0.0]
+    monkeypatch.setattr(server_module, "time", types.SimpleNamespace(time=lambda: now[0]))
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(echo) as (_, uri):
+            for clock in (1_800_000_000.25, 1_800_000_000.75, 1_800_000_001.0, 1_700_000_000.5):
+                now[0] = clock
+                async with connect(uri) as ws:
+                    assert ws.response is not None
+                    date = ws.response.headers["Date"]
+                assert date == email.utils.formatdate(clock, usegmt=True)
 
 
 async def test_process_request_response_built_by_hand() -> None:

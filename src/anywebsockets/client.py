@@ -90,6 +90,8 @@ class ClientConnection(Connection):
             await self._abort()
 
 
+_default_logger = logging.getLogger("anywebsockets.client")
+
 _REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 
@@ -319,7 +321,7 @@ class connect:
         self._max_size = max_size
         if isinstance(logger, str):
             logger = logging.getLogger(logger)
-        self._logger = logger or logging.getLogger("anywebsockets.client")
+        self._logger = logger or _default_logger
         self._create_connection = create_connection or ClientConnection
         self._ssl = ssl
         self._server_hostname = server_hostname

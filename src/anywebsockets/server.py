@@ -24,6 +24,7 @@ import logging
 import math
 import socket
 import ssl as ssl_module
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -88,12 +89,26 @@ async def _maybe_await(value: Any) -> Any:
     return value
 
 
+# The last Date header built, and the second it stands for.
+_last_date: tuple[int, str] = (-1, "")
+
+
+def _http_date() -> str:
+    """Return the current time as an HTTP date, formatted once per second."""
+    global _last_date
+    now = int(time.time())
+    if _last_date[0] != now:
+        _last_date = (now, email.utils.formatdate(now, usegmt=True))
+    return _last_date[1]
+
+
 def _stamp(response: Response, server_header: str | None) -> None:
     """Add the ``Server`` and ``Date`` headers to ``response`` unless present."""
-    if server_header is not None and "Server" not in response.headers:
-        response.headers["Server"] = server_header
-    if "Date" not in response.headers:
-        response.headers["Date"] = email.utils.formatdate(usegmt=True)
+    headers = response.headers
+    if server_header is not None and "Server" not in headers:
+        headers["Server"] = server_header
+    if "Date" not in headers:
+        headers["Date"] = _http_date()
 
 
 def _check_response(response: Any) -> Response:
@@ -440,7 +455,8 @@ class Server:
         self._listeners_closed = anyio.Event()
         self._close_args: tuple[bool, int, str] = (True, 1001, "")
         self._handler_scopes: set[anyio.CancelScope] = set()
-        self._handlers_changed = anyio.Event()
+        # Set when a handler returns; made by the first task that waits for it.
+        self._handlers_changed: anyio.Event | None = None
 
     @property
     def connections(self) -> set[ServerConnection]:
@@ -578,6 +594,8 @@ class Server:
         await self._closing.wait()
         await self._listeners_closed.wait()
         while self._handler_scopes:
+            if self._handlers_changed is None:
+                self._handlers_changed = anyio.Event()
             await self._handlers_changed.wait()
 
     async def aclose(
@@ -628,8 +646,9 @@ class Server:
                 await self._options.run(stream, self)
             finally:
                 self._handler_scopes.discard(scope)
-                self._handlers_changed.set()
-                self._handlers_changed = anyio.Event()
+                if self._handlers_changed is not None:
+                    self._handlers_changed.set()
+                    self._handlers_changed = None
 
 
 def serve(

@@ -120,6 +120,32 @@ def test_response_fed_byte_by_byte() -> None:
     assert protocol.state is State.OPEN
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["Date: Sun, 22 Nov 2026 04:49:28 GMT", "Server: test"],
+        ["Content-Length: 0"],  # a head the fast parser leaves to h11
+        ["X-Folded: a", " b"],  # obsolete line folding, likewise
+    ],
+)
+def test_response_parsed_whole_or_byte_by_byte_is_the_same(extra: list[str]) -> None:
+    """Whole, a 101 usually takes the fast parser; byte by byte, the line reader."""
+    results = []
+    for bytewise in (False, True):
+        protocol = make_client()
+        data = response_bytes(protocol, *extra)
+        chunks = [data[i : i + 1] for i in range(len(data))] if bytewise else [data]
+        for chunk in chunks:
+            protocol.receive_data(chunk)
+        [response] = protocol.events_received()
+        assert isinstance(response, Response)
+        assert protocol.state is State.OPEN
+        headers = [(n, v) for n, v in response.headers.raw_items() if n != "Sec-WebSocket-Accept"]
+        results.append((response.status_code, response.reason_phrase, headers))
+    assert results[0] == results[1]
+
+
 def test_negotiated_extension_and_subprotocol() -> None:
     protocol = make_client(
         extensions=[ClientPerMessageDeflateFactory()], subprotocols=["chat", "superchat"]

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from anywebsockets.exceptions import InvalidHeaderFormat, InvalidHeaderValue
+from anywebsockets.protocol import headers as headers_module
 from anywebsockets.protocol.headers import (
     ExtensionHeader,
     Headers,
@@ -99,6 +100,27 @@ def test_headers_get_falls_back_only_when_missing() -> None:
     assert headers.get("Y", "default") == "default"
     with pytest.raises(MultipleValuesError):
         headers.get("X")
+
+
+def test_headers_get() -> None:
+    headers = Headers([("X", "1"), ("Y", "2"), ("y", "3")])
+    assert headers.get("x") == "1"
+    assert headers.get("Z") is None
+    assert headers.get("Z", "default") == "default"
+    with pytest.raises(MultipleValuesError) as info:
+        headers.get("Y", "default")
+    assert info.value.name == "Y"
+
+
+@given(st.lists(st.tuples(st.sampled_from(["A", "a", "B", "Cc"]), field_values), max_size=6))
+def test_headers_from_checked_pairs(pairs: list[tuple[str, str]]) -> None:
+    """Building from pairs known to be valid gives what adding them one by one gives."""
+    headers = Headers._from_checked(list(pairs))
+    expected = Headers(pairs)
+    assert headers == expected
+    assert list(headers.raw_items()) == list(expected.raw_items())
+    assert headers.get_all("a") == expected.get_all("a")
+    assert len(headers) == len(expected)
 
 
 def test_headers_delitem_removes_every_value() -> None:
@@ -316,6 +338,35 @@ INVALID_LISTS: list[tuple[Callable[[str], list[str]], str, str, str, int]] = [
     (parse_subprotocol, "Sec-WebSocket-Protocol", "chat superchat", "expected comma", 5),
     (parse_subprotocol, "Sec-WebSocket-Protocol", '"chat"', "expected token", 0),
 ]
+
+
+@pytest.mark.parametrize(
+    ("parse", "name", "parse_item"),
+    [
+        (parse_connection, "Connection", headers_module._parse_token_item),
+        (parse_upgrade, "Upgrade", headers_module._parse_protocol_item),
+        (parse_subprotocol, "Sec-WebSocket-Protocol", headers_module._parse_token_item),
+    ],
+)
+@given(header=st.text(alphabet='ab/ ,;\t"@', max_size=10) | tokens)
+def test_parse_list_headers_single_item_shortcut(
+    parse: Callable[[str], list[str]],
+    name: str,
+    parse_item: Callable[[Any], str],
+    header: str,
+) -> None:
+    """Values of one item skip the scanner, with the scanner's result."""
+    try:
+        expected: Any = headers_module._parse_list(
+            headers_module._Scanner(header, name), parse_item
+        )
+    except InvalidHeaderFormat as exc:
+        expected = str(exc)
+    try:
+        result: Any = parse(header)
+    except InvalidHeaderFormat as exc:
+        result = str(exc)
+    assert result == expected
 
 
 @pytest.mark.parametrize(("parse", "name", "header", "error", "pos"), INVALID_LISTS)
@@ -650,6 +701,10 @@ def test_authorization_basic_round_trip(username: str, password: str) -> None:
         ("::1", 80, False, False, "[::1]"),
         ("::1", 8765, True, False, "[::1]:8765"),
         ("2001:db8::1", 443, True, True, "[2001:db8::1]:443"),
+        ("::ffff:127.0.0.1", 80, False, False, "[::ffff:127.0.0.1]"),
+        ("fe80::1%eth0", 80, False, False, "[fe80::1%eth0]"),
+        # Colons but no IPv6 address: written as given.
+        ("not:an:address", 80, False, False, "not:an:address"),
     ],
 )
 def test_build_host(host: str, port: int, secure: bool, always: bool, expected: str) -> None:

@@ -85,6 +85,40 @@ def test_request_fed_byte_by_byte() -> None:
     assert request.path == "/chat"
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["Origin: https://example.com", "X-Spaces:  a  b \t"],
+        ["Content-Length: 0"],  # a head the fast parser leaves to h11
+        ["X-Folded: a", " b"],  # obsolete line folding, likewise
+    ],
+)
+def test_request_parsed_whole_or_byte_by_byte_is_the_same(extra: list[str]) -> None:
+    """Whole, a request usually takes the fast parser; byte by byte, the line reader."""
+    data = request_bytes(*extra)
+    whole = receive_request(ServerProtocol(), data)
+    server = ServerProtocol()
+    for i in range(len(data)):
+        server.receive_data(data[i : i + 1])
+    [bytewise] = server.events_received()
+    assert whole == bytewise
+    assert list(whole.headers.raw_items()) == list(bytewise.headers.raw_items())
+
+
+def test_request_errors_are_the_same_whole_or_byte_by_byte() -> None:
+    data = request_bytes("X: a\x01b")
+    results = []
+    for chunks in ([data], [data[i : i + 1] for i in range(len(data))]):
+        server = ServerProtocol()
+        for chunk in chunks:
+            server.receive_data(chunk)
+        assert server.events_received() == []
+        results.append((repr(server.handshake_exc), server.data_to_send()[0][:30]))
+    assert results[0] == results[1]
+    assert results[0][1].startswith(b"HTTP/1.1 400 Bad Request\r\n")
+
+
 def test_frames_sent_before_the_response_wait_for_it() -> None:
     server = ServerProtocol()
     frame = b"\x81\x82\x00\x00\x00\x00hi"

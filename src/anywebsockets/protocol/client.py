@@ -28,7 +28,7 @@ from .headers import (
     parse_upgrade,
     validate_subprotocols,
 )
-from .http11 import Request, Response
+from .http11 import Request, Response, _parse_response_fast
 from .protocol import MaxSize, Protocol, Side, State
 from .uri import WebSocketURI
 from .utils import accept_key, generate_key
@@ -117,18 +117,21 @@ class ClientProtocol(Protocol):
     def _parse_response(self) -> Generator[None, None, None]:
         """Read the server's response and check it."""
         reader = self.reader
-        try:
-            response = yield from Response.parse(
-                reader.read_line, reader.read_exact, reader.read_to_eof
-            )
-        except InvalidHandshake as exc:
-            self._fail_handshake(exc)
-            return
-        except Exception as exc:
-            error = InvalidMessage("did not receive a valid HTTP response")
-            error.__cause__ = exc
-            self._fail_handshake(error)
-            return
+        # Usually the whole 101 response is there in the first bytes received.
+        response = _parse_response_fast(reader.buffer)
+        if response is None:
+            try:
+                response = yield from Response.parse(
+                    reader.read_line, reader.read_exact, reader.read_to_eof
+                )
+            except InvalidHandshake as exc:
+                self._fail_handshake(exc)
+                return
+            except Exception as exc:
+                error = InvalidMessage("did not receive a valid HTTP response")
+                error.__cause__ = exc
+                self._fail_handshake(error)
+                return
         if self.debug:
             self.logger.debug("< HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
             for name, value in response.headers.raw_items():

@@ -15,7 +15,7 @@ import binascii
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from typing import NoReturn, Protocol, TypeAlias, TypeVar, cast
+from typing import NoReturn, Protocol, TypeAlias, TypeVar, cast, overload
 
 from ..exceptions import InvalidHeaderFormat, InvalidHeaderValue
 
@@ -52,6 +52,9 @@ _is_token = re.compile(_TOKEN).fullmatch
 # RFC 7230, section 3.2: field-value = *( VCHAR / obs-text / SP / HTAB ), which
 # leaves out every control character but HTAB, so CR and LF above all.
 _is_field_value = re.compile(r"[\t\x20-\x7e\x80-\xff]*").fullmatch
+
+
+_D = TypeVar("_D")
 
 
 class MultipleValuesError(LookupError):
@@ -206,6 +209,28 @@ class Headers(MutableMapping[str, str]):
         for name, value in kwargs.items():
             self[name] = value
 
+    @overload
+    def get(self, key: str) -> str | None: ...
+
+    @overload
+    def get(self, key: str, default: str | _D) -> str | _D: ...
+
+    def get(self, key: str, default: object = None) -> object:
+        """Return the only value of ``key``, or ``default`` when there is none.
+
+        The same as :meth:`Mapping.get <collections.abc.Mapping.get>`, without
+        the cost of an exception when the header is missing.
+
+        Raises:
+            MultipleValuesError: ``key`` has several values.
+        """
+        values = self._by_name.get(key.lower())
+        if values is None:
+            return default
+        if len(values) > 1:
+            raise MultipleValuesError(key)
+        return values[0]
+
     def get_all(self, name: str) -> list[str]:
         """Return every value of ``name``, oldest first; an empty list if none."""
         return list(self._by_name.get(name.lower(), ()))
@@ -213,6 +238,26 @@ class Headers(MutableMapping[str, str]):
     def raw_items(self) -> Iterator[tuple[str, str]]:
         """Return every ``(name, value)`` pair in insertion order, names as given."""
         return iter(self._pairs)
+
+    @classmethod
+    def _from_checked(cls, pairs: list[tuple[str, str]]) -> Headers:
+        """Build headers from pairs known to be valid, skipping the checks of ``[]=``.
+
+        For the parser and the handshake, whose names are tokens and values
+        field values by construction. The list is kept, not copied.
+        """
+        headers = cls.__new__(cls)
+        by_name: dict[str, list[str]] = {}
+        for name, value in pairs:
+            key = name.lower()
+            values = by_name.get(key)
+            if values is None:
+                by_name[key] = [value]
+            else:
+                values.append(value)
+        headers._by_name = by_name
+        headers._pairs = pairs
+        return headers
 
 
 HeadersLike: TypeAlias = (
@@ -235,6 +280,7 @@ _T = TypeVar("_T")
 _ows_re = re.compile(r"[\t ]*")
 # RFC 7230, section 6.7: protocol = protocol-name ["/" protocol-version].
 _protocol_re = re.compile(rf"{_TOKEN}(?:/{_TOKEN})?")
+_is_protocol = _protocol_re.fullmatch
 # RFC 7230, section 3.2.6: DQUOTE *( qdtext / quoted-pair ) DQUOTE. A backslash
 # is never qdtext, so each character has one reading and matching is linear.
 _quoted_string_re = re.compile(r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"')
@@ -322,6 +368,8 @@ def parse_connection(header: str) -> list[ConnectionOption]:
     Raises:
         InvalidHeaderFormat: the value is not a list of tokens.
     """
+    if _is_token(header):  # the usual value, such as "Upgrade": one item, as is
+        return [header]
     return _parse_list(_Scanner(header, "Connection"), _parse_token_item)
 
 
@@ -336,6 +384,8 @@ def parse_upgrade(header: str) -> list[UpgradeProtocol]:
     Raises:
         InvalidHeaderFormat: the value is not a list of protocols.
     """
+    if _is_protocol(header):  # the usual value, such as "websocket": one item, as is
+        return [header]
     return _parse_list(_Scanner(header, "Upgrade"), _parse_protocol_item)
 
 
@@ -415,6 +465,8 @@ def parse_subprotocol(header: str) -> list[Subprotocol]:
     Raises:
         InvalidHeaderFormat: the value is not a list of tokens.
     """
+    if _is_token(header):  # a single subprotocol: one item, as is
+        return [header]
     return _parse_list(_Scanner(header, "Sec-WebSocket-Protocol"), _parse_token_item)
 
 
@@ -540,12 +592,13 @@ def build_host(host: str, port: int, secure: bool, *, always_include_port: bool 
     Returns:
         The header's value.
     """
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        if address.version == 6:
+    # Only an IPv6 address holds colons: spare the parsing of any other host.
+    if ":" in host:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
             host = f"[{host}]"
     if always_include_port or port != (443 if secure else 80):
         host = f"{host}:{port}"

@@ -7,6 +7,12 @@ read on top of the same generator-based reader, by ``Content-Length``, by
 chunked transfer coding, or up to the end of the stream, under a size limit.
 No h11 type or exception leaves this module.
 
+The usual head, a handshake request or a ``101`` response that arrived
+whole, takes a shorter way first: :func:`_parse_request_fast` and
+:func:`_parse_response_fast` match it in a few regular expression passes, in
+a grammar narrower than h11's, and give up on anything else, which the
+reader and h11 then accept or refuse as above.
+
 The limits below may be set, before the first import, through the
 environment variables ``ANYWEBSOCKETS_MAX_LINE_LENGTH``,
 ``ANYWEBSOCKETS_MAX_NUM_HEADERS`` and ``ANYWEBSOCKETS_MAX_BODY_SIZE``.
@@ -101,6 +107,18 @@ _chunk_size_line_re = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[\t ]*;[^\r\n]*)?[\t ]
 _trailer_line_re = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n")
 _request_target_re = re.compile(r"[\x21-\x7e]+")
 _http_version_re = re.compile(r"HTTP/[0-9]\.[0-9]")
+
+# The usual head of a handshake request or of a 101 response, in a narrower
+# grammar than h11's: CRLF line ends, no obsolete line folding, field values
+# of visible characters (and obs-text) separated by spaces and tabs, no body.
+# The head is decoded as ISO-8859-1 once, then each regular expression runs
+# over all of it. What this grammar covers, h11 parses the same way.
+_TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_FIELD_VALUE = r"(?:[\x21-\x7e\x80-\xff]+(?:[\t ]+[\x21-\x7e\x80-\xff]+)*)?"
+_fast_request_line_re = re.compile(rf"({_TCHAR}+) ([\x21-\x7e]+) HTTP/1\.1\r\n")
+_fast_status_line_re = re.compile(r"HTTP/1\.1 101(?: ([\t\x20-\x7e\x80-\xff]*))?\r\n")
+_fast_fields_re = re.compile(rf"(?:{_TCHAR}+:[\t ]*{_FIELD_VALUE}[\t ]*\r\n)*\r\n")
+_fast_field_re = re.compile(rf"({_TCHAR}+):[\t ]*({_FIELD_VALUE})[\t ]*\r\n")
 
 
 @dataclasses.dataclass
@@ -265,6 +283,78 @@ class Response:
             raise ValueError(f"invalid HTTP reason phrase: {self.reason_phrase!r}")
         status_line = f"HTTP/1.1 {self.status_code:d} {self.reason_phrase}\r\n"
         return status_line.encode("iso-8859-1") + self.headers.serialize() + self.body
+
+
+def _parse_request_fast(buffer: bytearray) -> Request | None:
+    """Parse a usual handshake request from ``buffer`` at once, without h11.
+
+    When ``buffer`` starts with a complete ``HTTP/1.1`` request head in the
+    narrow grammar above, within the limits, with one ``Host`` header and
+    neither ``Content-Length`` nor ``Transfer-Encoding``, remove the head from
+    ``buffer`` and return the request, equal to what :meth:`Request.parse`
+    returns for it. Otherwise leave ``buffer`` as it is and return ``None``:
+    then :meth:`Request.parse` decides, and refuses what it must with its own
+    errors. This function never refuses anything itself.
+    """
+    parsed = _parse_head_fast(buffer, _fast_request_line_re)
+    if parsed is None:
+        return None
+    start_line, headers, end = parsed
+    if (
+        len(headers.get_all("Host")) != 1  # h11 requires exactly one
+        or "Content-Length" in headers
+        or "Transfer-Encoding" in headers
+    ):
+        return None
+    del buffer[:end]
+    return Request(start_line[2], headers, start_line[1], "HTTP/1.1")
+
+
+def _parse_response_fast(buffer: bytearray) -> Response | None:
+    """Parse a usual ``101 Switching Protocols`` response from ``buffer`` at once.
+
+    The counterpart of :func:`_parse_request_fast` for :meth:`Response.parse`
+    without ``proxy``: a complete ``HTTP/1.1 101`` head in the narrow grammar,
+    within the limits, with neither ``Content-Length`` nor
+    ``Transfer-Encoding``, is removed from ``buffer`` and returned as the
+    response :meth:`Response.parse` would return; anything else leaves
+    ``buffer`` alone and returns ``None``.
+    """
+    parsed = _parse_head_fast(buffer, _fast_status_line_re)
+    if parsed is None:
+        return None
+    status_line, headers, end = parsed
+    if "Content-Length" in headers or "Transfer-Encoding" in headers:
+        return None
+    del buffer[:end]
+    return Response(101, status_line[1] or "", headers)
+
+
+def _parse_head_fast(
+    buffer: bytearray, start_line_re: re.Pattern[str]
+) -> tuple[re.Match[str], Headers, int] | None:
+    """Match a complete head at the start of ``buffer``; ``None`` if it does not fit.
+
+    Returns:
+        The start line's match, the headers, and the length of the head.
+    """
+    end = buffer.find(b"\r\n\r\n") + 4
+    if end < 4:
+        return None
+    head = buffer[:end].decode("iso-8859-1")
+    start_line = start_line_re.match(head)
+    if start_line is None:
+        return None
+    fields_start = start_line.end()
+    if not _fast_fields_re.fullmatch(head, fields_start):
+        return None
+    # A head shorter than the line limit cannot have a line over it.
+    if end > MAX_LINE_LENGTH + 2 and max(map(len, head.split("\r\n"))) > MAX_LINE_LENGTH:
+        return None
+    fields: list[tuple[str, str]] = _fast_field_re.findall(head, fields_start)
+    if len(fields) > MAX_NUM_HEADERS:
+        return None
+    return start_line, Headers._from_checked(fields), end
 
 
 def _read_line(

@@ -35,7 +35,7 @@ from .headers import (
     parse_upgrade,
     validate_subprotocols,
 )
-from .http11 import Request, Response
+from .http11 import Request, Response, _parse_request_fast
 from .protocol import MaxSize, Protocol, Side, State
 from .utils import accept_key
 
@@ -142,10 +142,13 @@ class ServerProtocol(Protocol):
                 "Failed to open a WebSocket connection.\n"
                 "See the server log for more information.\n",
             )
-        headers = Headers()
-        headers["Upgrade"] = "websocket"
-        headers["Connection"] = "Upgrade"
-        headers["Sec-WebSocket-Accept"] = accept_key(key)
+        headers = Headers._from_checked(
+            [
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Accept", accept_key(key)),  # base64: a valid value
+            ]
+        )
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header
         if protocol_header is not None:
@@ -210,17 +213,20 @@ class ServerProtocol(Protocol):
 
     def _parse_request(self) -> Generator[None, None, None]:
         """Read the client's request; answer it here if it cannot be parsed."""
-        try:
-            request = yield from Request.parse(self.reader.read_line)
-        except EOFError as exc:
-            error = InvalidMessage("did not receive a valid HTTP request")
-            error.__cause__ = exc
-            self._fail_handshake(error)
-            return
-        except InvalidHandshake as exc:
-            self.handshake_exc = exc
-            self.send_response(self._reject_for(exc))
-            return
+        # Usually the whole request is there in the first bytes received.
+        request = _parse_request_fast(self.reader.buffer)
+        if request is None:
+            try:
+                request = yield from Request.parse(self.reader.read_line)
+            except EOFError as exc:
+                error = InvalidMessage("did not receive a valid HTTP request")
+                error.__cause__ = exc
+                self._fail_handshake(error)
+                return
+            except InvalidHandshake as exc:
+                self.handshake_exc = exc
+                self.send_response(self._reject_for(exc))
+                return
         if self.debug:
             self.logger.debug("< %s %s %s", request.method, request.path, request.protocol)
             for name, value in request.headers.raw_items():
