@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
@@ -136,6 +137,21 @@ def parse_proxy(url: str) -> Proxy:
     return Proxy(scheme, host, port, username, password)
 
 
+def _no_proxy_variable() -> bool:
+    """Tell, cheaply, whether the system settings surely give no proxy at all.
+
+    Where :func:`urllib.request.getproxies` reads the environment only (not
+    on macOS or Windows, which have settings of their own), it finds nothing
+    unless a variable's name ends with ``_proxy``, in any case. Reading every
+    variable with its value, as it does twice, and twice more for
+    ``no_proxy``, costs some 200 us per connection with 35 variables;
+    looking at the names alone, some 30 us.
+    """
+    return urllib.request.getproxies is urllib.request.getproxies_environment and not any(
+        name[-6:].lower() == "_proxy" for name in os.environ
+    )
+
+
 def get_proxy(wsuri: WebSocketURI) -> str | None:
     """Return the URL of the proxy that the system settings give for ``wsuri``, if any.
 
@@ -149,6 +165,8 @@ def get_proxy(wsuri: WebSocketURI) -> str | None:
     ``http_proxy``. A SOCKS proxy that the system gives as ``http://`` is
     taken as ``socks5h://``.
     """
+    if _no_proxy_variable():
+        return None
     if urllib.request.proxy_bypass(f"{wsuri.host}:{wsuri.port}"):
         return None
     settings: Mapping[str, str] = urllib.request.getproxies()
