@@ -545,12 +545,13 @@ async def pinging_server(
 
 
 async def test_max_queue_pauses_reading() -> None:
-    # 8 messages of 20 kB: the client reads at most 64 KiB at a time, so the
-    # ping comes after the point where max_queue=4 pauses reading. Until the
-    # application takes messages, the ping stays unread and unanswered.
+    # 8 messages of 60 kB: the client reads at most 64 KiB with the handshake
+    # response and 256 KiB at a time after it, so the ping comes after the
+    # point where max_queue=4 pauses reading. Until the application takes
+    # messages, the ping stays unread and unanswered.
     with anyio.fail_after(TIMEOUT):
         async with (
-            pinging_server(8, 20_000) as (uri, sent, ponged),
+            pinging_server(8, 60_000) as (uri, sent, ponged),
             connect(uri, compression=None, max_queue=4, ping_interval=None) as ws,
         ):
             await sent.wait()
@@ -558,7 +559,7 @@ async def test_max_queue_pauses_reading() -> None:
                 await ponged.wait()
             assert not ponged.is_set()
             for i in range(8):
-                assert await ws.recv() == bytes([i]) * 20_000
+                assert await ws.recv() == bytes([i]) * 60_000
             await ponged.wait()
 
 

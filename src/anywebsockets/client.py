@@ -555,14 +555,7 @@ class connect:
         connection = await self._open()
         tg = anyio.create_task_group()
         await tg.__aenter__()
-        try:
-            await tg.start(connection._run)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await connection._abort()
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(None, None, None)
-            raise
+        connection._start(tg)
         self._tg = tg
         self._connection = connection
         return connection

@@ -93,10 +93,12 @@ def _marks(value: int | tuple[int, int | None] | None) -> tuple[float, float]:
 def _addresses(stream: ByteStream) -> tuple[Any, Any]:
     """Return the local and remote addresses of ``stream`` (``None`` where unknown)."""
     try:
-        return (
-            stream.extra(SocketAttribute.local_address, None),
-            stream.extra(SocketAttribute.remote_address, None),
-        )
+        # One mapping for both: anyio's socket streams build it, with a
+        # system call or two, each time they are asked for an attribute.
+        attributes: Mapping[Any, Callable[[], Any]] = stream.extra_attributes
+        local = attributes.get(SocketAttribute.local_address)
+        remote = attributes.get(SocketAttribute.remote_address)
+        return (None if local is None else local(), None if remote is None else remote())
     except OSError:  # the peer is already gone
         return None, None
 
@@ -646,8 +648,7 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
         """
         if self.protocol.state is State.OPEN:
             self.protocol.send_close(code, reason)
-        with anyio.CancelScope(shield=True):
-            await self._finish_closing()
+        await self._finish_closing(shield=True)
         await checkpoint()
 
     async def aclose(self) -> None:
@@ -696,11 +697,15 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
         """
         await self.close(CloseCode.NORMAL_CLOSURE if exc is None else CloseCode.INTERNAL_ERROR)
 
-    async def _finish_closing(self) -> None:
+    async def _finish_closing(self, *, shield: bool = False) -> None:
         """Write what is queued, wait for the end of the connection until the
-        closing deadline, then abort it."""
+        closing deadline, then abort it.
+
+        ``shield`` protects the wait from outside cancellation, in the same
+        cancel scope as the deadline; the abort shields itself.
+        """
         self._notify()  # a reader paused by max_queue resumes once closing
-        with anyio.CancelScope(deadline=self._closing_deadline()) as scope:
+        with anyio.CancelScope(shield=shield, deadline=self._closing_deadline()) as scope:
             await self._flush_quietly()
             await self._wait_until(self._is_closed)
         if scope.cancelled_caught:
@@ -753,29 +758,34 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
                 self._reading = False
                 self._notify()
 
-    async def _run(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
+    def _start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Make the connection owned: start :meth:`_run` in ``tg``, without waiting.
+
+        ``tg`` also runs the writes of frames that
+        :func:`~anywebsockets.broadcast` leaves to a task. Until the task
+        starts, the connection behaves as one that no task owns: a task that
+        waits on it reads for itself.
+        """
+        self._tg = tg
+        tg.start_soon(self._run)
+
+    async def _run(self) -> None:
         """Read the network until the connection closes (an owned connection's task).
 
         When cancelled, it stops reading; tasks waiting on the connection,
-        such as :meth:`close`, take over. Its own task group runs the writes
-        of frames queued by :func:`~anywebsockets.broadcast`.
+        such as :meth:`close`, take over.
         """
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            task_status.started()
-            try:
-                if self._fast is None:
-                    await self._wait_until(self._is_closed)
-                else:
-                    await self._watch()
-            except Exception as exc:  # a bug: log it, and fail the connection, not the server
-                self.logger.error("connection crashed", exc_info=True)
-                self._set_cause(exc)
-                await self._abort()
-            finally:
-                self._tg = None
+        try:
+            if self._fast is None:
+                await self._wait_until(self._is_closed)
+            else:
+                await self._watch()
+        except Exception as exc:  # a bug: log it, and fail the connection, not the server
+            self.logger.error("connection crashed", exc_info=True)
+            self._set_cause(exc)
+            await self._abort()
+        finally:
+            self._tg = None
 
     async def _watch(self) -> None:
         """Read what no other task reads, and run the timers, until the connection closes.

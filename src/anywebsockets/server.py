@@ -412,7 +412,7 @@ class _Options:
             async with anyio.create_task_group() as tg:
                 # The reader stops when the connection closes; if the handler
                 # is cancelled, close() does the reading for the handshake.
-                await tg.start(connection._run)
+                connection._start(tg)
                 try:
                     await self.handler(connection)
                 except Exception:
