@@ -19,11 +19,12 @@ Broadcasting
 ------------
 :func:`~anywebsockets.broadcast` hands frames to the engine without waiting
 (:meth:`Connection._send_nowait`); then someone must write them. A task that
-holds the write lock does. Otherwise, an owned connection spawns a short task
-that writes them into the task group of :meth:`Connection._run`; a connection
-that no task group owns wakes the task that reads it, which writes what is
-queued before it reads again; with no such task, the frames go out with the
-application's next call on the connection.
+holds the write lock does. Otherwise, an owned connection over a fast stream
+hands them to the stream at once; over another stream, it spawns a short
+task in its owner's task group to write them. A connection that no task
+group owns wakes the task that reads it, which writes what is queued before
+it reads again; with no such task, the frames go out with the application's
+next call on the connection.
 """
 
 from __future__ import annotations
@@ -394,8 +395,9 @@ class _Writer:
         if fast is not None and self._tg is not None and self.protocol.state is State.OPEN:
             # A stream that takes whole frames at once gets them now, as in
             # send(): no task per frame. Only when the kernel takes no more
-            # does a task of _run wait for it, within close_timeout; until
-            # then the bytes count as outgoing, for write_limit.
+            # does a task in the owner's group wait for it, within
+            # close_timeout; until then the bytes count as outgoing, for
+            # write_limit.
             writes = self.protocol.data_to_send()
             if len(writes) == 1 and len(writes[0]) <= _MAX_WRITE:
                 if not fast.write_nowait(writes[0]):
@@ -420,7 +422,7 @@ class _Writer:
         self._notify()  # so does a reader paused by max_queue
 
     async def _background_flush(self) -> None:
-        """Write what the engine queued, in the task group of :meth:`_run`."""
+        """Write what the engine queued, in the owner's task group (see :meth:`_start`)."""
         self._flush_scheduled = False
         try:
             if self._undrained:

@@ -262,7 +262,7 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
             isinstance(stream, anyio.abc.SocketStream)
             and type(stream).__module__ in ("anyio._backends._asyncio", "anyio._backends._trio")
         )
-        # Broadcasting: the task group of _run while it runs, where frames
+        # Broadcasting: the owner's task group while _run runs, where frames
         # queued by broadcast() get written; whether such a write is scheduled.
         self._tg: anyio.abc.TaskGroup | None = None
         self._flush_scheduled = False
