@@ -409,23 +409,33 @@ class _Options:
             if not server.is_serving():
                 server._close_after_shutdown(connection)
         try:
-            async with anyio.create_task_group() as tg:
-                # The reader stops when the connection closes; if the handler
-                # is cancelled, close() does the reading for the handshake.
-                connection._start(tg)
-                try:
-                    await self.handler(connection)
-                except Exception:
-                    connection.logger.error("connection handler failed", exc_info=True)
-                    await connection.close(1011)
-                except BaseException:
-                    await connection.close(1011)
-                    raise
-                else:
-                    await connection.close(1000)
+            # The reader stops when the connection closes; if the handler is
+            # cancelled, close() does the reading for the handshake. It runs
+            # in the server's task group when there is one (a task group per
+            # connection costs a kilobyte), else in a group of its own.
+            if server is not None and server._tg is not None:
+                connection._start(server._tg)
+                await self._run_handler(connection)
+            else:
+                async with anyio.create_task_group() as tg:
+                    connection._start(tg)
+                    await self._run_handler(connection)
         finally:
             if server is not None:
                 server._connections.discard(connection)
+
+    async def _run_handler(self, connection: ServerConnection) -> None:
+        """Run the handler, then close the connection: 1000, or 1011 if it failed."""
+        try:
+            await self.handler(connection)
+        except Exception:
+            connection.logger.error("connection handler failed", exc_info=True)
+            await connection.close(1011)
+        except BaseException:
+            await connection.close(1011)
+            raise
+        else:
+            await connection.close(1000)
 
 
 class Server:
