@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import pstats
 import statistics
 import subprocess
@@ -38,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROC = os.path.join(HERE, "broadcast_proc.py")
 sys.path.insert(0, HERE)
 
-from bench_echo import available, stop, version  # noqa: E402
+from bench_echo import available, run_header, stop  # noqa: E402
 from broadcast_proc import HOW, LIBS  # noqa: E402
 
 REFERENCE = "ws-asyncio"
@@ -133,11 +132,7 @@ def main() -> None:
         libs.insert(0, REFERENCE)
     kind = "binary" if args.binary else "text"
     print(
-        f"{time.strftime('%Y-%m-%d %H:%M')} Python {platform.python_version()} "
-        f"on {platform.machine()}, {os.cpu_count()} CPUs; anywebsockets "
-        f"{version('anywebsockets')}, websockets {version('websockets')}, anyio "
-        f"{version('anyio')}, trio {version('trio')}, aiohttp {version('aiohttp')}, "
-        f"trio-websocket {version('trio-websocket')}, picows {version('picows')}; "
+        f"{run_header()}; "
         f"{args.clients} clients in {args.procs} processes, {args.count} {kind} messages "
         f"per size, ack every {args.burst}; median of {args.rounds}"
     )

@@ -131,6 +131,17 @@ def run_memory(lib: str, count: int) -> float:
         stop(server)
 
 
+def run_header() -> str:
+    """The date, the machine and every version, for the first line of a run's output."""
+    return (
+        f"{time.strftime('%Y-%m-%d %H:%M')} Python {platform.python_version()} "
+        f"on {platform.machine()}, {os.cpu_count()} CPUs; anywebsockets "
+        f"{version('anywebsockets')}, websockets {version('websockets')}, anyio "
+        f"{version('anyio')}, trio {version('trio')}, aiohttp {version('aiohttp')}, "
+        f"trio-websocket {version('trio-websocket')}, picows {version('picows')}"
+    )
+
+
 def version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
@@ -219,14 +230,7 @@ def main() -> None:
     if REFERENCE not in libs:
         libs.insert(0, REFERENCE)
     sides = args.sides.split(",")
-    print(
-        f"{time.strftime('%Y-%m-%d %H:%M')} Python {platform.python_version()} "
-        f"on {platform.machine()}, {os.cpu_count()} CPUs; anywebsockets "
-        f"{version('anywebsockets')}, websockets {version('websockets')}, anyio "
-        f"{version('anyio')}, trio {version('trio')}, aiohttp {version('aiohttp')}, "
-        f"trio-websocket {version('trio-websocket')}, picows {version('picows')}; "
-        f"peer: {PEER}; median of {args.rounds}"
-    )
+    print(f"{run_header()}; peer: {PEER}; median of {args.rounds}")
     if missing:
         print(f"skipped (not installed): {', '.join(missing)}")
 

@@ -41,24 +41,16 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from echo_proc import HOST, MAX_SIZE, run, text_payload
+from echo_proc import HOST, MAX_SIZE, PLAIN_LIBS, run, text_payload
+from echo_proc import LIBS as ECHO_LIBS
 
 SERVE_SECONDS = 600
 WARMUP_BROADCASTS = 20  # untimed messages of 1 KiB before the first size
 STALL = 30.0  # seconds without a byte before a client process gives up
 MESSAGES = 8  # distinct messages per size, sent in turn
 
-LIBS = [
-    "aws-asyncio",
-    "aws-trio",
-    "aws-uvloop",
-    "ws-asyncio",
-    "ws-uvloop",
-    "ws-trio",
-    "aiohttp",
-    "trio-websocket",
-    "picows",
-]
+# Every WebSocket library of echo_proc.py (the plain TCP rows have no broadcast).
+LIBS = [lib for lib in ECHO_LIBS if lib not in PLAIN_LIBS]
 
 # How each library sends one message to every connection (for the README and the
 # driver's header): its own broadcast function, or a loop of sends.
