@@ -56,11 +56,14 @@ def cleanup_scheduler() -> Cleanup:
 
 
 class FastStream(Protocol):
-    """What the driver may do with the streams of :mod:`._asyncio`, besides ``ByteStream``.
+    """What the driver may do with our streams, besides ``ByteStream``.
 
-    They hand bytes to the transport without waiting and keep reading ahead
-    of their callers, which saves the driver a cancel scope per write and a
-    task switch per message (see :meth:`~anywebsockets.connection.Connection._run`).
+    Those of :mod:`._asyncio` and :mod:`._trio` take whole writes without
+    waiting (what the kernel does not take at once waits in the transport,
+    or in the stream on trio) and let the task that waits for a message
+    read the socket itself, which saves the driver a cancel scope per write
+    and a task switch per message (see
+    :meth:`~anywebsockets.connection.Connection._run`).
     """
 
     def write_nowait(self, data: bytes | memoryview) -> bool:
@@ -86,20 +89,28 @@ class FastStream(Protocol):
 
 
 def fast_stream(stream: ByteStream) -> FastStream | None:
-    """Return ``stream`` if it is one of :mod:`._asyncio`'s streams, else ``None``."""
-    module = sys.modules.get(__name__ + "._asyncio")
-    if module is not None and isinstance(stream, module._AsyncioSocketStream):
-        fast: FastStream = stream
-        return fast
+    """Return ``stream`` if it is one of our streams (:mod:`._asyncio`, :mod:`._trio`)."""
+    for module_name, class_name in _FAST_STREAMS:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(stream, getattr(module, class_name)):
+            fast: FastStream = stream
+            return fast
     return None
+
+
+_FAST_STREAMS = (
+    (__name__ + "._asyncio", "_AsyncioSocketStream"),
+    (__name__ + "._trio", "_TrioSocketStream"),
+)
 
 
 async def connect_tcp(host: str, port: int) -> ByteStream:
     """Open a TCP connection to ``host``:``port`` with the running backend's best stream.
 
     On asyncio, that is the stream of :mod:`._asyncio`, which reads ahead and
-    writes without waiting while the kernel takes the bytes; on trio,
-    anyio's. Both try every address of ``host`` the same way (RFC 8305) and
+    writes without waiting while the kernel takes the bytes; on trio, that
+    of :mod:`._trio`, which calls the socket before it asks trio to watch
+    it. Both try every address of ``host`` as anyio does (RFC 8305) and
     fail the same way.
 
     Raises:
@@ -109,7 +120,9 @@ async def connect_tcp(host: str, port: int) -> ByteStream:
             ``host`` did not resolve.
     """
     if _in_trio():
-        return await anyio.connect_tcp(host, port)
+        from ._trio import connect_tcp as trio_connect_tcp
+
+        return await trio_connect_tcp(host, port)
     from ._asyncio import connect_tcp as asyncio_connect_tcp
 
     return await asyncio_connect_tcp(host, port)
@@ -122,7 +135,9 @@ async def connect_unix(path: str) -> ByteStream:
         OSError: the connection failed.
     """
     if _in_trio():
-        return await anyio.connect_unix(path)
+        from ._trio import connect_unix as trio_connect_unix
+
+        return await trio_connect_unix(path)
     from ._asyncio import connect_unix as asyncio_connect_unix
 
     return await asyncio_connect_unix(path)
@@ -134,8 +149,8 @@ async def create_tcp_listeners(
     """Listen on ``host``:``port``, one listener per address, as anyio does.
 
     ``host=None`` listens on every interface, IPv4 and IPv6; port 0 picks a
-    free port (the same one for every address). On asyncio, the listeners
-    accept connections as the streams of :mod:`._asyncio`.
+    free port (the same one for every address). The listeners accept
+    connections as the streams of :mod:`._asyncio` or :mod:`._trio`.
 
     Raises:
         OSError: an address could not be bound (such as ``EADDRINUSE``).
@@ -144,11 +159,7 @@ async def create_tcp_listeners(
         local_host=host, local_port=port, reuse_port=reuse_port, backlog=backlog
     )
     listeners: list[SocketListener] = list(multi.listeners)  # type: ignore[arg-type]
-    if _in_trio():
-        return listeners
-    from ._asyncio import wrap_listeners
-
-    return wrap_listeners(listeners)
+    return _wrap_listeners(listeners)
 
 
 async def create_unix_listener(path: str, *, backlog: int) -> SocketListener:
@@ -158,11 +169,7 @@ async def create_unix_listener(path: str, *, backlog: int) -> SocketListener:
         OSError: the socket could not be bound.
     """
     listener = await anyio.create_unix_listener(path, backlog=backlog)
-    if _in_trio():
-        return listener
-    from ._asyncio import wrap_listeners
-
-    return wrap_listeners([listener])[0]
+    return _wrap_listeners([listener])[0]
 
 
 async def listener_from_socket(sock: socket.socket, *, backlog: int) -> SocketListener:
@@ -177,8 +184,15 @@ async def listener_from_socket(sock: socket.socket, *, backlog: int) -> SocketLi
     if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
         sock.listen(backlog)
     listener = await SocketListener.from_socket(sock)
-    if _in_trio():
-        return listener
-    from ._asyncio import wrap_listeners
+    return _wrap_listeners([listener])[0]
 
-    return wrap_listeners([listener])[0]
+
+def _wrap_listeners(listeners: list[SocketListener]) -> list[SocketListener]:
+    """Make anyio's listeners accept connections as the running backend's best streams."""
+    if _in_trio():
+        from ._trio import wrap_listeners as trio_wrap_listeners
+
+        return trio_wrap_listeners(listeners)
+    from ._asyncio import wrap_listeners as asyncio_wrap_listeners
+
+    return asyncio_wrap_listeners(listeners)

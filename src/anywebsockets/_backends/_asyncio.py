@@ -692,6 +692,10 @@ class _AsyncioSocketListener(SocketListener):
             self._accepting = False
         try:
             client.setblocking(False)
+            if client.family in (socket.AF_INET, socket.AF_INET6):
+                # asyncio sets it only where the socket's proto is
+                # IPPROTO_TCP, and an accepted socket's is 0.
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             transport, protocol = await loop.connect_accepted_socket(_StreamProtocol, client)
         except BaseException:
             client.close()
