@@ -16,9 +16,9 @@ network is read whatever the application does. A connection from
 tasks read for it. When a reading task is cancelled, another waiter takes
 over, with no byte lost.
 
-On asyncio, over TCP or Unix sockets without TLS, the stream comes from
-``_backends`` and reads ahead by itself: then the task that waits for a
-message reads it, with no task switch, and the owner's task
+On asyncio and trio, over TCP or Unix sockets without TLS, the stream comes
+from ``_backends`` and lets the task that waits for a message read it, with
+no task switch (on asyncio, it also reads ahead by itself); the owner's task
 (:meth:`Connection._watch`) steps in only when bytes arrive that no task
 waits to receive, and runs the timers for everyone.
 
@@ -240,8 +240,9 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
         # Bytes handed to a fast stream by broadcast() that the kernel had no
         # room for yet (counted in _pending_bytes too until drained).
         self._undrained = 0
-        # The asyncio stream of _backends: it takes whole frames without
-        # waiting (no cancel scope needed around such a write) and reads ahead.
+        # The streams of _backends (asyncio and trio): they take whole frames
+        # without waiting (no cancel scope needed around such a write) and
+        # let the waiting task read.
         self._fast = fast_stream(stream)
         self._max_read = _MAX_READ if self._fast is None else _MAX_FAST_READ
         # A read follows the checkpoint of the public call that waits (or a
@@ -356,9 +357,10 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
             ConcurrencyError: another task is already receiving.
         Cancellation:
             Always a checkpoint. Safe: no frame is lost; the message stays
-            queued for the next call. On asyncio, a call that finds a
-            message ready checks for cancellation but yields to other tasks
-            only every 16 calls, like asyncio's own streams.
+            queued for the next call. Over TCP or Unix sockets without TLS,
+            a call that finds a message ready checks for cancellation but
+            yields to other tasks only every 16 calls, like asyncio's own
+            streams.
         """
         if self._receiving:
             raise ConcurrencyError("another task is receiving from this connection")
@@ -477,10 +479,10 @@ class Connection(_Assembler, _Writer, anyio.TypedAttributeProvider):
             a frame being written is finished first; a frame waiting behind
             another task's write is written by that task. A fragmented
             message cancelled between fragments cannot be finished: the
-            connection is then closed with 1011. On asyncio, a call that
-            need not wait for the network checks for cancellation but
-            yields to other tasks only every 16 calls, like asyncio's own
-            streams.
+            connection is then closed with 1011. Over TCP or Unix sockets
+            without TLS, a call that need not wait for the network checks
+            for cancellation but yields to other tasks only every 16 calls,
+            like asyncio's own streams.
         """
         if (
             self._send_yields
