@@ -539,16 +539,18 @@ async def test_write_nowait_and_wait_drained() -> None:
                     yields += 1
                     await client.wait_drained()
             assert yields == 40 // 16
+            # A caller that never waits (broadcast) is not asked to yield.
+            assert not any(client.write_nowait(b"x", may_yield=False) for _ in range(40))
             # The peer does not read: the kernel fills up, the caller must wait.
-            while not client.write_nowait(chunk):
-                pass
+            while not client.write_nowait(chunk, may_yield=False):
+                pass  # only a full kernel stops it
             async with anyio.create_task_group() as tg:
                 tg.start_soon(client.wait_drained)
                 await wait_all_tasks_blocked()
                 with pytest.raises(anyio.BusyResourceError):
                     client.write_nowait(b"y")
                 received = await server.receive()
-                while not received.endswith(chunk[-100:]) or len(received) < 40 + 65536:
+                while not received.endswith(chunk[-100:]) or len(received) < 80 + 65536:
                     received += await server.receive()
             await client.aclose()
             with pytest.raises(anyio.ClosedResourceError):

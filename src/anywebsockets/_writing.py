@@ -400,13 +400,13 @@ class _Writer:
             # write_limit.
             writes = self.protocol.data_to_send()
             if len(writes) == 1 and len(writes[0]) <= _MAX_WRITE:
-                if not fast.write_nowait(writes[0]):
+                if not fast.write_nowait(writes[0], may_yield=False):
                     return
                 size = len(writes[0])
             else:
                 waiting = False
                 for piece in _pieces(writes):
-                    waiting = fast.write_nowait(piece) or waiting
+                    waiting = fast.write_nowait(piece, may_yield=False) or waiting
                 if not waiting:
                     return
                 size = sum(len(chunk) for chunk in writes)

@@ -66,8 +66,12 @@ class FastStream(Protocol):
     :meth:`~anywebsockets.connection.Connection._run`).
     """
 
-    def write_nowait(self, data: bytes | memoryview) -> bool:
-        """Hand ``data`` over whole; True when the caller must await :meth:`wait_drained`."""
+    def write_nowait(self, data: bytes | memoryview, *, may_yield: bool = True) -> bool:
+        """Hand ``data`` over whole; True when the caller must await :meth:`wait_drained`.
+
+        ``may_yield=False`` leaves out the periodic yield: True then means
+        that bytes wait to be written (or that the write failed).
+        """
 
     async def wait_drained(self) -> None:
         """Wait until the kernel took every byte; always yields."""

@@ -373,7 +373,7 @@ class _AsyncioSocketStream(SocketStream):
         if self.write_nowait(item):
             await self.wait_drained()
 
-    def write_nowait(self, data: bytes | memoryview) -> bool:
+    def write_nowait(self, data: bytes | memoryview, *, may_yield: bool = True) -> bool:
         """Hand ``data`` to the transport at once, all of it.
 
         For callers that write whole frames and hold their own lock: the
@@ -383,7 +383,8 @@ class _AsyncioSocketStream(SocketStream):
             Whether the caller must now await :meth:`wait_drained`: the
             kernel did not take everything, the write failed, or it is time
             to yield to the event loop (every :data:`SENDS_BETWEEN_YIELDS`
-            calls).
+            calls, unless ``may_yield`` is False: for a caller that does not
+            wait, such as :func:`~anywebsockets.broadcast`).
         Raises:
             anyio.ClosedResourceError: the stream was closed, or
                 :meth:`send_eof` was called.
@@ -399,6 +400,8 @@ class _AsyncioSocketStream(SocketStream):
         transport.write(data)
         if self._protocol.write_paused or transport.is_closing():
             return True
+        if not may_yield:
+            return False
         self._sends_since_yield += 1
         return self._sends_since_yield >= SENDS_BETWEEN_YIELDS
 

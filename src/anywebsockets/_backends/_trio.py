@@ -259,7 +259,7 @@ class _TrioSocketStream(SocketStream):
         if self.write_nowait(item):
             await self.wait_drained()
 
-    def write_nowait(self, data: bytes | memoryview) -> bool:
+    def write_nowait(self, data: bytes | memoryview, *, may_yield: bool = True) -> bool:
         """Hand ``data`` over at once, all of it: to the kernel, and to the stream's buffer.
 
         For callers that write whole frames and hold their own lock: the
@@ -269,7 +269,8 @@ class _TrioSocketStream(SocketStream):
             Whether the caller must now await :meth:`wait_drained`: the
             kernel did not take everything, the write failed, or it is time
             to yield to the scheduler (every :data:`SENDS_BETWEEN_YIELDS`
-            calls).
+            calls, unless ``may_yield`` is False: for a caller that does not
+            wait, such as :func:`~anywebsockets.broadcast`).
         Raises:
             anyio.ClosedResourceError: the stream was closed, or
                 :meth:`send_eof` was called.
@@ -294,6 +295,8 @@ class _TrioSocketStream(SocketStream):
         if sent < (len(data) if type(data) is bytes else memoryview(data).nbytes):
             self._keep(data, sent)
             return True
+        if not may_yield:
+            return False
         self._sends_since_yield += 1
         return self._sends_since_yield >= SENDS_BETWEEN_YIELDS
 
