@@ -557,6 +557,33 @@ async def test_write_nowait_and_wait_drained() -> None:
                 client.write_nowait(b"z")
 
 
+async def test_send_eof_and_close_without_waiting() -> None:
+    chunk = bytes(65536)
+    with anyio.fail_after(TIMEOUT):
+        async with connected("ours") as (client, server):
+            assert isinstance(client, _AsyncioSocketStream | _TrioSocketStream)
+            small_buffers(client, server)
+            client.write_nowait(b"last")
+            assert client.send_eof_nowait()  # nothing waits in the stream: done
+            received = b""
+            with pytest.raises(anyio.EndOfStream):
+                while True:
+                    received += await server.receive()
+            assert received == b"last"
+            assert client.send_eof_nowait()  # once is enough
+            # Bytes the kernel did not take: trio's stream holds them and must
+            # write them first (False: await send_eof()); asyncio's transport
+            # writes them before the end of the stream by itself.
+            while not server.write_nowait(chunk, may_yield=False):
+                pass
+            done = server.send_eof_nowait()
+            assert done is isinstance(server, _AsyncioSocketStream)
+            server.close_nowait()
+            with pytest.raises(anyio.ClosedResourceError):
+                await server.receive()
+            server.close_nowait()  # closing twice is harmless
+
+
 async def test_wait_unclaimed() -> None:
     with anyio.fail_after(TIMEOUT):
         async with connected("ours") as (client, server):

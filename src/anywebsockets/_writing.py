@@ -293,22 +293,26 @@ class _Writer:
         pieces = _pieces(writes)
         size = sum(len(piece) for piece in pieces)
         fast = self._fast
-        if fast is not None and SEND_EOF not in writes:
+        if fast is not None:
             # The stream takes each piece whole at once: a frame cannot be
             # half written, and there is no deadline to watch unless the
             # kernel did not take it all. Each piece has its own deadline.
             if len(pieces) == 1:
-                if fast.write_nowait(pieces[0]):
+                if pieces[0] and fast.write_nowait(pieces[0]):
                     await self._drain(size)
+            else:
+                self._pending_bytes += size
+                try:
+                    for piece in pieces:
+                        if piece and fast.write_nowait(piece):
+                            await self._drain(0)
+                finally:
+                    self._pending_bytes -= size
+            # The end of the stream, when the engine queued it (nothing comes
+            # after it), goes at once unless the stream must write first.
+            if SEND_EOF not in writes or fast.send_eof_nowait():
                 return
-            self._pending_bytes += size
-            try:
-                for piece in pieces:
-                    if fast.write_nowait(piece):
-                        await self._drain(0)
-            finally:
-                self._pending_bytes -= size
-            return
+            pieces, size = [], 0  # all written: only the end of the stream is left
         self._pending_bytes += size
         try:
             # The deadline is set when the scope is created: setting it again
@@ -464,9 +468,12 @@ class _Writer:
             self.protocol.state = State.CLOSED
         if not self._stream_closed:
             self._stream_closed = True
-            with anyio.CancelScope(shield=True):
-                with anyio.move_on_after(self._close_timeout()):
-                    with contextlib.suppress(Exception):  # the stream is gone either way
-                        await self._stream.aclose()
+            if self._fast is not None:
+                self._fast.close_nowait()  # at once: nothing to wait for
+            else:
+                with anyio.CancelScope(shield=True):
+                    with anyio.move_on_after(self._close_timeout()):
+                        with contextlib.suppress(Exception):  # the stream is gone either way
+                            await self._stream.aclose()
             self.logger.info("connection closed")
         self._notify()

@@ -91,6 +91,16 @@ class FastStream(Protocol):
     def interrupt_unclaimed(self) -> None:
         """Make the pending (or next) :meth:`wait_unclaimed` return False at once."""
 
+    def send_eof_nowait(self) -> bool:
+        """Half-close at once, as ``send_eof()`` does when it need not wait.
+
+        Returns False, having done nothing, when ``send_eof()`` must be
+        awaited instead (bytes wait in the stream to be written first).
+        """
+
+    def close_nowait(self) -> None:
+        """Close the stream at once, as ``aclose()`` does, without its checkpoint."""
+
 
 def fast_stream(stream: ByteStream) -> FastStream | None:
     """Return ``stream`` if it is one of our streams (:mod:`._asyncio`, :mod:`._trio`)."""

@@ -504,11 +504,19 @@ class _AsyncioSocketStream(SocketStream):
 
     async def send_eof(self) -> None:
         """Close the sending side (half-close); the stream can still receive."""
-        if self._closed or self._eof_sent:
-            return
-        self._eof_sent = True
-        with contextlib.suppress(OSError):  # the connection is gone: nothing to half-close
-            self._transport.write_eof()
+        self.send_eof_nowait()
+
+    def send_eof_nowait(self) -> bool:
+        """:meth:`send_eof`, which never waits: the transport sends its buffer first.
+
+        Returns:
+            True.
+        """
+        if not (self._closed or self._eof_sent):
+            self._eof_sent = True
+            with contextlib.suppress(OSError):  # the connection is gone: nothing to half-close
+                self._transport.write_eof()
+        return True
 
     async def aclose(self) -> None:
         """Close the connection at once; bytes the transport still holds are dropped.
@@ -516,6 +524,11 @@ class _AsyncioSocketStream(SocketStream):
         Cancellation:
             The connection is closed before the checkpoint.
         """
+        self.close_nowait()
+        await checkpoint()
+
+    def close_nowait(self) -> None:
+        """Close the connection at once, as :meth:`aclose` does, without its checkpoint."""
         if not self._closed:
             self._closed = True
             self._transport.abort()
@@ -524,7 +537,6 @@ class _AsyncioSocketStream(SocketStream):
             _wake(protocol.write_waiter)
             _wake(protocol.lost_waiter)
             _wake(protocol.unclaimed_waiter)
-        await checkpoint()
 
 
 async def _connect_address(
@@ -682,13 +694,15 @@ class _AsyncioSocketListener(SocketListener):
                     client, _ = sock.accept()
                 except (BlockingIOError, InterruptedError):
                     self._waiter = waiter = loop.create_future()
-                    loop.add_reader(sock, _wake, waiter)
+                    # By descriptor: given the socket, the event loop formats
+                    # its repr (two system calls) for an error it catches.
+                    loop.add_reader(sock.fileno(), _wake, waiter)
                     try:
                         await waiter
                     finally:
                         self._waiter = None
                         if not self._closed:
-                            loop.remove_reader(sock)
+                            loop.remove_reader(sock.fileno())
                 else:
                     break
         finally:

@@ -395,6 +395,19 @@ class _TrioSocketStream(SocketStream):
         with contextlib.suppress(OSError):  # the connection is gone: nothing to half-close
             self._sock.shutdown(socket.SHUT_WR)
 
+    def send_eof_nowait(self) -> bool:
+        """:meth:`send_eof` when nothing waits to be written; else False, doing nothing."""
+        if self._closed or self._eof_sent:
+            return True
+        if self._sending or (self._unsent and self._error is None):
+            return False
+        self._eof_sent = True
+        if self._unsent:  # the stream failed: as send_eof(), nothing more goes out
+            return True
+        with contextlib.suppress(OSError):  # the connection is gone: nothing to half-close
+            self._sock.shutdown(socket.SHUT_WR)
+        return True
+
     # Closing.
 
     async def aclose(self) -> None:
@@ -403,13 +416,17 @@ class _TrioSocketStream(SocketStream):
         Cancellation:
             The socket is closed before the checkpoint.
         """
+        self.close_nowait()
+        await checkpoint()
+
+    def close_nowait(self) -> None:
+        """Close the socket at once, as :meth:`aclose` does, without its checkpoint."""
         if not self._closed:
             self._closed = True
             self._unsent.clear()
             notify_closing(self._fd)  # wakes the tasks waiting for the socket
             self._sock.close()
             self._wake_watcher()
-        await checkpoint()
 
     # For the driver: its task that watches the connection.
 
