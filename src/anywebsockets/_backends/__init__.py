@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import socket
 import sys
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 import anyio
-from anyio.abc import ByteStream, SocketListener
+from anyio.abc import ByteStream, SocketListener, SocketStream
+from anyio.lowlevel import checkpoint
 
 __all__ = [
     "Cleanup",
@@ -55,17 +56,70 @@ def cleanup_scheduler() -> Cleanup:
     return asyncio_scheduler()
 
 
-class FastStream(Protocol):
-    """What the driver may do with our streams, besides ``ByteStream``.
+class FastStream(SocketStream):
+    """The base of our streams (:mod:`._asyncio`, :mod:`._trio`): what the driver may do with them.
 
-    Those of :mod:`._asyncio` and :mod:`._trio` take whole writes without
-    waiting (what the kernel does not take at once waits in the transport,
-    or in the stream on trio) and let the task that waits for a message
-    read the socket itself, which saves the driver a cancel scope per write
-    and a task switch per message (see
-    :meth:`~anywebsockets.connection.Connection._run`).
+    They take whole writes without waiting (what the kernel does not take
+    at once waits in the transport, or in the stream on trio) and let the
+    task that waits for a message read the socket itself, which saves the
+    driver a cancel scope per write and a task switch per message (see
+    :meth:`~anywebsockets.connection.Connection._run`). The ``ByteStream``
+    methods they share are written here, on top of those.
     """
 
+    _receiving: bool
+    _sending: bool
+    # The same as anyio.lowlevel.checkpoint_if_cancelled, for less: each
+    # backend sets the function (a static attribute, not a method, so that
+    # calling it costs no extra coroutine).
+    checkpoint_if_cancelled: Callable[[], Awaitable[None]]
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """Return the bytes waiting, up to ``max_bytes``, or wait for some.
+
+        Raises:
+            ValueError: ``max_bytes`` is less than 1.
+            anyio.EndOfStream: the peer closed its side of the connection.
+            anyio.BrokenResourceError: the connection failed; ``__cause__``
+                is the ``OSError``.
+            anyio.ClosedResourceError: the stream was closed.
+            anyio.BusyResourceError: another task is receiving.
+        """
+        if self._receiving:
+            raise anyio.BusyResourceError("reading from")
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be a positive integer")
+        # Even when the wait would end at once: bytes that are ready must not
+        # let a call in a cancelled scope go through.
+        await self.checkpoint_if_cancelled()
+        return await self.receive_nocheck(max_bytes)
+
+    async def send(self, item: bytes) -> None:
+        """Hand ``item`` over; wait while bytes wait to be written.
+
+        Raises:
+            anyio.BrokenResourceError: the connection failed; ``__cause__``
+                is the ``OSError`` when there is one.
+            anyio.ClosedResourceError: the stream was closed, or
+                :meth:`send_eof` was called.
+            anyio.BusyResourceError: another task is sending.
+        """
+        if self._sending:
+            raise anyio.BusyResourceError("writing to")
+        await self.checkpoint_if_cancelled()
+        if self.write_nowait(item):
+            await self.wait_drained()
+
+    async def aclose(self) -> None:
+        """Close the connection at once; bytes not handed to the kernel are dropped.
+
+        Cancellation:
+            The connection is closed before the checkpoint.
+        """
+        self.close_nowait()
+        await checkpoint()
+
+    @abstractmethod
     def write_nowait(self, data: bytes | memoryview, *, may_yield: bool = True) -> bool:
         """Hand ``data`` over whole; True when the caller must await :meth:`wait_drained`.
 
@@ -73,24 +127,26 @@ class FastStream(Protocol):
         that bytes wait to be written (or that the write failed).
         """
 
+    @abstractmethod
     async def wait_drained(self) -> None:
         """Wait until the kernel took every byte; always yields."""
 
+    @abstractmethod
     async def receive_nocheck(self, max_bytes: int) -> bytes:
         """``receive()`` without its cancellation check, which the caller just made."""
 
-    async def checkpoint_if_cancelled(self) -> None:
-        """The same as :func:`anyio.lowlevel.checkpoint_if_cancelled`, for less."""
-
+    @abstractmethod
     async def wait_unclaimed(self) -> bool:
         """Wait until bytes, EOF or an error arrived that no ``receive()`` waits for.
 
         Returns False when :meth:`interrupt_unclaimed` ended the wait.
         """
 
+    @abstractmethod
     def interrupt_unclaimed(self) -> None:
         """Make the pending (or next) :meth:`wait_unclaimed` return False at once."""
 
+    @abstractmethod
     def send_eof_nowait(self) -> bool:
         """Half-close at once, as ``send_eof()`` does when it need not wait.
 
@@ -98,24 +154,14 @@ class FastStream(Protocol):
         awaited instead (bytes wait in the stream to be written first).
         """
 
+    @abstractmethod
     def close_nowait(self) -> None:
         """Close the stream at once, as ``aclose()`` does, without its checkpoint."""
 
 
 def fast_stream(stream: ByteStream) -> FastStream | None:
     """Return ``stream`` if it is one of our streams (:mod:`._asyncio`, :mod:`._trio`)."""
-    for module_name, class_name in _FAST_STREAMS:
-        module = sys.modules.get(module_name)
-        if module is not None and isinstance(stream, getattr(module, class_name)):
-            fast: FastStream = stream
-            return fast
-    return None
-
-
-_FAST_STREAMS = (
-    (__name__ + "._asyncio", "_AsyncioSocketStream"),
-    (__name__ + "._trio", "_TrioSocketStream"),
-)
+    return stream if isinstance(stream, FastStream) else None
 
 
 async def connect_tcp(host: str, port: int) -> ByteStream:

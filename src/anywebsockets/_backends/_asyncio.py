@@ -23,6 +23,8 @@ import anyio
 from anyio.abc import SocketAttribute, SocketListener, SocketStream
 from anyio.lowlevel import cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled
 
+from . import FastStream
+
 __all__ = [
     "cleanup_scheduler",
     "connect_tcp",
@@ -264,7 +266,7 @@ class _StreamProtocol(asyncio.Protocol):
         return data
 
 
-class _AsyncioSocketStream(SocketStream):
+class _AsyncioSocketStream(FastStream):
     """A socket stream over an asyncio transport, for the client and the server.
 
     It behaves as anyio's own asyncio socket stream does (the same errors,
@@ -303,26 +305,6 @@ class _AsyncioSocketStream(SocketStream):
         sock: socket.socket = self._transport.get_extra_info("socket")
         return sock
 
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        """Return the bytes waiting, up to ``max_bytes``, or wait for some.
-
-        Raises:
-            ValueError: ``max_bytes`` is less than 1.
-            anyio.EndOfStream: the peer closed its side of the connection.
-            anyio.BrokenResourceError: the connection failed; ``__cause__``
-                is the ``OSError``.
-            anyio.ClosedResourceError: the stream was closed.
-            anyio.BusyResourceError: another task is receiving.
-        """
-        if self._receiving:
-            raise anyio.BusyResourceError("reading from")
-        if max_bytes < 1:
-            raise ValueError("max_bytes must be a positive integer")
-        # Even when the wait would end at once: the bytes read ahead must not
-        # let a call in a cancelled scope go through.
-        await _checkpoint_if_cancelled()
-        return await self.receive_nocheck(max_bytes)
-
     async def receive_nocheck(self, max_bytes: int) -> bytes:
         """:meth:`receive`, for a caller that has just checked for cancellation itself.
 
@@ -356,22 +338,6 @@ class _AsyncioSocketStream(SocketStream):
             if protocol.unclaimed_waiter is not None and self._unclaimed():
                 # Bytes left, or this call was cancelled: they are unclaimed.
                 _wake(protocol.unclaimed_waiter)
-
-    async def send(self, item: bytes) -> None:
-        """Hand ``item`` to the transport; wait while it holds unsent bytes.
-
-        Raises:
-            anyio.BrokenResourceError: the connection failed; ``__cause__``
-                is the ``OSError`` when there is one.
-            anyio.ClosedResourceError: the stream was closed, or
-                :meth:`send_eof` was called.
-            anyio.BusyResourceError: another task is sending.
-        """
-        if self._sending:
-            raise anyio.BusyResourceError("writing to")
-        await _checkpoint_if_cancelled()
-        if self.write_nowait(item):
-            await self.wait_drained()
 
     def write_nowait(self, data: bytes | memoryview, *, may_yield: bool = True) -> bool:
         """Hand ``data`` to the transport at once, all of it.
@@ -440,9 +406,8 @@ class _AsyncioSocketStream(SocketStream):
         if protocol.lost or self._transport.is_closing():
             await self._raise_broken()
 
-    async def checkpoint_if_cancelled(self) -> None:
-        """:func:`anyio.lowlevel.checkpoint_if_cancelled`, without looking the backend up."""
-        await _checkpoint_if_cancelled()
+    checkpoint_if_cancelled = staticmethod(_checkpoint_if_cancelled)
+    """:func:`anyio.lowlevel.checkpoint_if_cancelled`, without looking the backend up."""
 
     async def wait_unclaimed(self) -> bool:
         """Wait until something was received that no :meth:`receive` call waits for.
@@ -517,15 +482,6 @@ class _AsyncioSocketStream(SocketStream):
             with contextlib.suppress(OSError):  # the connection is gone: nothing to half-close
                 self._transport.write_eof()
         return True
-
-    async def aclose(self) -> None:
-        """Close the connection at once; bytes the transport still holds are dropped.
-
-        Cancellation:
-            The connection is closed before the checkpoint.
-        """
-        self.close_nowait()
-        await checkpoint()
 
     def close_nowait(self) -> None:
         """Close the connection at once, as :meth:`aclose` does, without its checkpoint."""

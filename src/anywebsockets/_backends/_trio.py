@@ -35,6 +35,8 @@ from trio.lowlevel import (
     wait_writable,
 )
 
+from . import FastStream
+
 __all__ = [
     "cleanup_scheduler",
     "connect_tcp",
@@ -90,7 +92,7 @@ def _current_token() -> trio.lowlevel.TrioToken | None:
         return None
 
 
-class _TrioSocketStream(SocketStream):
+class _TrioSocketStream(FastStream):
     """A socket stream over a non-blocking socket, for the client and the server on trio.
 
     It behaves as anyio's own trio socket stream does (the same errors, the
@@ -149,24 +151,6 @@ class _TrioSocketStream(SocketStream):
         return self._sock
 
     # Receiving.
-
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        """Return the bytes the kernel holds, up to ``max_bytes``, or wait for some.
-
-        Raises:
-            ValueError: ``max_bytes`` is less than 1.
-            anyio.EndOfStream: the peer closed its side of the connection.
-            anyio.BrokenResourceError: the connection failed; ``__cause__``
-                is the ``OSError``.
-            anyio.ClosedResourceError: the stream was closed.
-            anyio.BusyResourceError: another task is receiving.
-        """
-        if self._receiving:
-            raise anyio.BusyResourceError("reading from")
-        if max_bytes < 1:
-            raise ValueError("max_bytes must be a positive integer")
-        await checkpoint_if_cancelled()
-        return await self.receive_nocheck(max_bytes)
 
     async def receive_nocheck(self, max_bytes: int) -> bytes:
         """:meth:`receive`, for a caller that has just checked for cancellation itself.
@@ -242,22 +226,6 @@ class _TrioSocketStream(SocketStream):
         raise anyio.EndOfStream
 
     # Sending.
-
-    async def send(self, item: bytes) -> None:
-        """Hand ``item`` to the kernel; wait while it does not take all of it.
-
-        Raises:
-            anyio.BrokenResourceError: the connection failed; ``__cause__``
-                is the ``OSError``.
-            anyio.ClosedResourceError: the stream was closed, or
-                :meth:`send_eof` was called.
-            anyio.BusyResourceError: another task is sending.
-        """
-        if self._sending:
-            raise anyio.BusyResourceError("writing to")
-        await checkpoint_if_cancelled()
-        if self.write_nowait(item):
-            await self.wait_drained()
 
     def write_nowait(self, data: bytes | memoryview, *, may_yield: bool = True) -> bool:
         """Hand ``data`` over at once, all of it: to the kernel, and to the stream's buffer.
@@ -409,15 +377,6 @@ class _TrioSocketStream(SocketStream):
         return True
 
     # Closing.
-
-    async def aclose(self) -> None:
-        """Close the socket at once; bytes still in the stream's buffer are dropped.
-
-        Cancellation:
-            The socket is closed before the checkpoint.
-        """
-        self.close_nowait()
-        await checkpoint()
 
     def close_nowait(self) -> None:
         """Close the socket at once, as :meth:`aclose` does, without its checkpoint."""
