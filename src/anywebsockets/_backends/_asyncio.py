@@ -680,7 +680,7 @@ class _AsyncioSocketListener(SocketListener):
         if not self._closed:
             self._closed = True
             if self._waiter is not None:
-                self._loop.remove_reader(self.__raw_socket)
+                self._loop.remove_reader(self.__raw_socket.fileno())
                 _wake(self._waiter)
             self.__raw_socket.close()
         await checkpoint()
